@@ -1,0 +1,57 @@
+"""API-key authentication and partner tenancy, as FastAPI dependencies (documented in OpenAPI)."""
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import APIKeyHeader, APIKeyQuery
+
+from voice_onboarding.domain.errors import AccessDenied, InvalidApiKey
+from voice_onboarding.services.container import Services
+from voice_onboarding.storage.api_keys_repo import ApiKeyRecord
+
+api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Your API key")
+api_key_query = APIKeyQuery(name="api_key", auto_error=False, description="Your API key (query form)")
+
+
+def get_services(request: Request) -> Services:
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        from voice_onboarding.services.container import build_services
+
+        services = request.app.state.services = build_services()
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def require_api_key(
+    request: Request,
+    services: ServicesDep,
+    header_key: Annotated[str | None, Depends(api_key_header)],
+    query_key: Annotated[str | None, Depends(api_key_query)],
+) -> ApiKeyRecord:
+    supplied = header_key or query_key
+    if not supplied:
+        raise InvalidApiKey()
+    record = services.api_keys.lookup(supplied)
+    if record is None:
+        raise InvalidApiKey()
+    # Only the short key id goes to logs, never the key.
+    request.state.key_id = record.key_id
+    return record
+
+
+ApiKeyDep = Annotated[ApiKeyRecord, Depends(require_api_key)]
+
+
+def require_partner(
+    api_key: ApiKeyDep,
+    partner: Annotated[str, Path(min_length=1, max_length=128, description="Partner (tenant) id")],
+) -> str:
+    if not api_key.may_access(partner):
+        raise AccessDenied()
+    return partner
+
+
+PartnerDep = Annotated[str, Depends(require_partner)]

@@ -1,0 +1,73 @@
+"""ffmpeg operations on uploaded audio. ffmpeg comes from the imageio-ffmpeg wheel, so local mode,
+tests and the Lambda zip all carry the same static binary with no system install."""
+
+import re
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from voice_onboarding.domain.errors import InvalidAudio
+
+OPUS_BITRATE = "96k"
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_AUDIO_STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+)")
+_TIME_RE = re.compile(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)")
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+class AudioInfo(BaseModel):
+    codec: str
+    duration: float | None
+    container: str | None = None
+
+
+def _hms(match: re.Match[str]) -> float:
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def probe(path: Path) -> AudioInfo:
+    """What ffmpeg sees in the file (imageio-ffmpeg ships no ffprobe, so parse `ffmpeg -i`)."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, timeout=60)
+    stream = _AUDIO_STREAM_RE.search(result.stderr)
+    if stream is None:
+        raise InvalidAudio("File is not a supported audio file: no audio stream found")
+    duration = _DURATION_RE.search(result.stderr)
+    container = re.search(r"Input #0, ([\w,]+), from", result.stderr)
+    return AudioInfo(
+        codec=stream.group(1),
+        duration=_hms(duration) if duration else None,
+        container=container.group(1) if container else None,
+    )
+
+
+def transcode_to_opus(source: Path, target: Path, timeout: float = 300) -> float:
+    """Decode anything ffmpeg reads and encode opus 96 kbps mono (the seed's storage format).
+    Returns the decoded duration in seconds. Corrupt or non-audio input raises InvalidAudio."""
+    if source.stat().st_size == 0:
+        raise InvalidAudio("Uploaded file is empty")
+    probe(source)
+    command = [
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-stats",
+        "-i", str(source), "-vn", "-map", "0:a:0", "-ac", "1", "-ar", "48000",
+        "-c:a", "libopus", "-b:a", OPUS_BITRATE, "-f", "ogg", str(target),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    times = list(_TIME_RE.finditer(result.stderr))
+    errors = [line for line in result.stderr.splitlines() if line and not line.startswith("size=")]
+    # ffmpeg exits 0 on some truncated inputs while logging decode errors; treat those as corrupt too.
+    if result.returncode != 0 or not times or not target.exists() or target.stat().st_size == 0:
+        reason = errors[-1] if errors else "could not decode audio"
+        raise InvalidAudio(f"Audio could not be decoded: {reason[:200]}")
+    duration = _hms(times[-1])
+    if duration <= 0.05:
+        raise InvalidAudio("Audio contains no decodable sound")
+    return round(duration, 2)

@@ -1,0 +1,29 @@
+"""The one place that builds boto3 clients, so AWS_ENDPOINT_URL redirects all of them at once."""
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from voice_onboarding.settings import Settings, get_settings
+
+# Standard retry mode backs off on throttling; adaptive would add client-side rate limiting per process,
+# which does not help across concurrent Lambdas.
+_BOTO_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, signature_version="s3v4")
+
+
+def make_client(service: str, settings: Settings | None = None) -> Any:
+    settings = settings or get_settings()
+    return boto3.client(
+        service,
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=_BOTO_CONFIG,
+    )
+
+
+@cache
+def cached_client(service: str) -> Any:
+    """Clients reused across warm Lambda invocations (creation costs ~50 ms each)."""
+    return make_client(service)

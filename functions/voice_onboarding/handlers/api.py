@@ -1,0 +1,18 @@
+"""Lambda entry point of the API: API Gateway event -> mangum -> FastAPI."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from mangum import Mangum
+
+from voice_onboarding.api.app import create_app
+
+logger = Logger(service="voice-onboarding")
+app = create_app()
+_asgi_handler = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _asgi_handler(event, context)  # type: ignore[arg-type]

@@ -1,0 +1,22 @@
+"""Job dispatchers: Step Functions when deployed; the in-process runner in local mode."""
+
+import json
+from typing import Any
+
+from voice_onboarding.pipeline.jobs import PipelineJob
+
+
+class StepFunctionsDispatcher:
+    def __init__(self, sfn_client: Any, state_machine_arn: str) -> None:
+        self.sfn = sfn_client
+        self.state_machine_arn = state_machine_arn
+
+    def start(self, job: PipelineJob) -> str:
+        # The execution name is the job id: Step Functions refuses a duplicate name, which makes
+        # a retried start idempotent.
+        response = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=f"{job.kind.value}-{job.job_id}"[:80],
+            input=json.dumps(job.model_dump(mode="json")),
+        )
+        return str(response["executionArn"])

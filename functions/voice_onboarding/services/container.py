@@ -1,0 +1,54 @@
+"""The set of collaborators a request needs, built once per process (or injected by tests)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from voice_onboarding.aws_clients import make_client
+from voice_onboarding.pipeline.jobs import JobDispatcher
+from voice_onboarding.settings import Settings, get_settings
+from voice_onboarding.storage.api_keys_repo import ApiKeyRepository
+from voice_onboarding.storage.blobs import BlobStore
+from voice_onboarding.storage.voices_repo import VoiceRepository
+
+
+@dataclass
+class Services:
+    settings: Settings
+    dynamodb: Any
+    s3: Any
+    voices: VoiceRepository
+    api_keys: ApiKeyRepository
+    blobs: BlobStore
+    dispatcher: JobDispatcher
+
+
+def build_dispatcher(settings: Settings, services_factory: Any = None) -> JobDispatcher:
+    if settings.pipeline_mode == "local":
+        from voice_onboarding.pipeline.local_runner import LocalDispatcher
+
+        return LocalDispatcher(settings)
+    from voice_onboarding.pipeline.dispatch import StepFunctionsDispatcher
+
+    if not settings.state_machine_arn:
+        raise RuntimeError("STATE_MACHINE_ARN must be set when PIPELINE_MODE=stepfunctions")
+    return StepFunctionsDispatcher(make_client("stepfunctions", settings), settings.state_machine_arn)
+
+
+def build_services(
+    settings: Settings | None = None,
+    dynamodb: Any = None,
+    s3: Any = None,
+    dispatcher: JobDispatcher | None = None,
+) -> Services:
+    settings = settings or get_settings()
+    dynamodb = dynamodb or make_client("dynamodb", settings)
+    s3 = s3 or make_client("s3", settings)
+    return Services(
+        settings=settings,
+        dynamodb=dynamodb,
+        s3=s3,
+        voices=VoiceRepository(dynamodb, settings.table_name),
+        api_keys=ApiKeyRepository(dynamodb, settings.table_name),
+        blobs=BlobStore(s3, settings.bucket_name),
+        dispatcher=dispatcher or build_dispatcher(settings),
+    )

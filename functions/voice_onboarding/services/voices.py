@@ -1,0 +1,334 @@
+"""Voice use cases. Each takes the Services it needs; the HTTP layer only maps requests to these."""
+
+import io
+import json
+import re
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+
+from aws_lambda_powertools import Logger
+
+from voice_onboarding.api.schemas import (
+    EmbeddingInfo,
+    SampleInfo,
+    StatusReasons,
+    TestSampleFile,
+    VoiceDetails,
+    VoiceStatus,
+    VoiceSummary,
+)
+from voice_onboarding.audio.ffmpeg import transcode_to_opus
+from voice_onboarding.domain.errors import (
+    FileNotFound,
+    InvalidRequest,
+    SampleNotFound,
+    VoiceAlreadyExists,
+    VoiceLocked,
+)
+from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
+from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
+from voice_onboarding.services.container import Services
+from voice_onboarding.storage import keys
+
+logger = Logger(service="voice-onboarding", child=True)
+
+MAX_NAME_LENGTH = 255
+_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_TTS_TYPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_TEST_FILENAME = re.compile(r"^test_(\d+)_(\d+)\.\w+$")
+
+
+def validate_voice_name(name: str) -> str:
+    cleaned = name.strip()
+    if not 1 <= len(cleaned) <= MAX_NAME_LENGTH:
+        raise InvalidRequest(f"Voice name must be 1-{MAX_NAME_LENGTH} characters")
+    # Names are URL path segments: a slash or control character would make the voice unreachable.
+    if "/" in cleaned or "\\" in cleaned or any(ord(c) < 32 for c in cleaned):
+        raise InvalidRequest("Voice name must not contain slashes or control characters")
+    return cleaned
+
+
+def validate_tts_type(tts_type: str) -> str:
+    if not _TTS_TYPE.match(tts_type):
+        raise InvalidRequest("tts_type must be 1-32 lowercase letters, digits, '-' or '_'")
+    return tts_type
+
+
+def validate_filename(filename: str) -> str:
+    """Test-sample filenames come from the URL: never let one climb out of its folder."""
+    if not _SAFE_FILENAME.match(filename) or ".." in filename:
+        raise FileNotFound()
+    return filename
+
+
+def to_summary(record: VoiceRecord) -> VoiceSummary:
+    return VoiceSummary(
+        name=record.name,
+        has_original=record.has_original,
+        sample_count=len(record.samples),
+        splitting_status=record.splitting_status,
+        embedding_status=record.embedding_status,
+        creator_name=record.creator_name,
+        creator_email=record.creator_email,
+    )
+
+
+def to_details(services: Services, record: VoiceRecord) -> VoiceDetails:
+    zip_url = None
+    if record.embedding_zip_key:
+        zip_url = services.blobs.presigned_get(record.embedding_zip_key, services.settings.presigned_url_ttl_seconds)
+    return VoiceDetails(
+        name=record.name,
+        original_filename=record.original_filename,
+        original_uploaded_name=record.original_uploaded_name,
+        original_duration=record.original_duration,
+        status=VoiceStatus(splitting=record.splitting_status, embedding=record.embedding_status),
+        samples=[
+            SampleInfo(
+                index=s.index,
+                source_timestamp=s.source_timestamp,
+                duration=s.duration,
+                origin=s.origin.value,
+                quality=s.quality,
+            )
+            for s in sorted(record.samples, key=lambda s: s.index)
+        ],
+        embedding_info=EmbeddingInfo.model_validate(record.embedding_info) if record.embedding_info else None,
+        embedding_type=record.embedding_type,
+        embedding_zip_url=zip_url,
+        preferred_sample_index=record.preferred_sample_index,
+        creator_name=record.creator_name,
+        creator_email=record.creator_email,
+        status_reasons=StatusReasons(splitting=record.splitting_error, embedding=record.embedding_error),
+        progress=record.progress,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _dispatch(services: Services, record: VoiceRecord, job: str, kind: JobKind, params: dict) -> str:
+    """Start a pipeline job for a voice already marked in_progress. If the start itself fails the
+    status must not stay in_progress forever: mark it failed with the reason."""
+    pipeline_job = PipelineJob(
+        kind=kind, partner=record.partner, name=record.name, voice_id=record.voice_id, params=params
+    )
+    try:
+        execution = services.dispatcher.start(pipeline_job)
+    except Exception as error:
+        logger.exception("pipeline start failed", extra={"job": pipeline_job.model_dump(mode="json")})
+        services.voices.finish_job(
+            record.partner, record.name, job, JobStatus.FAILED, error=f"Could not start {job}: {error}"
+        )
+        return pipeline_job.job_id
+    logger.info("pipeline started", extra={"job_id": pipeline_job.job_id, "kind": kind, "execution": execution})
+    return pipeline_job.job_id
+
+
+def create_voice(
+    services: Services,
+    partner: str,
+    name: str,
+    audio_path: Path | None = None,
+    uploaded_name: str | None = None,
+    creator_name: str | None = None,
+    creator_email: str | None = None,
+) -> VoiceRecord:
+    name = validate_voice_name(name)
+    if services.voices.get(partner, name) is not None:
+        raise VoiceAlreadyExists()
+    now = utc_now_iso()
+    record = VoiceRecord(
+        partner=partner,
+        name=name,
+        voice_id=uuid.uuid4().hex,
+        created_at=now,
+        updated_at=now,
+        embedding_type=services.settings.default_tts_type,
+        creator_name=creator_name,
+        creator_email=creator_email,
+    )
+    if audio_path is None:
+        services.voices.create(record)
+        return record
+
+    original_key = keys.original_key(partner, record.voice_id)
+    with tempfile.TemporaryDirectory() as workdir:
+        encoded = Path(workdir) / "original.opus"
+        duration = transcode_to_opus(audio_path, encoded)
+        stem = Path(uploaded_name or "recording").stem or "recording"
+        record = record.model_copy(
+            update={
+                "original_filename": f"{stem}.opus",
+                "original_uploaded_name": uploaded_name or "recording",
+                "original_duration": duration,
+                # Born locked: nobody can rename/delete it between creation and the job start.
+                "splitting_status": JobStatus.IN_PROGRESS,
+                "progress": {"job": "splitting", "step": "queued", "updated_at": now},
+            }
+        )
+        services.blobs.put_file(original_key, encoded)
+    try:
+        services.voices.create(record)
+    except BaseException:
+        # Lost the name race (or DynamoDB failed): leave no orphan audio behind.
+        services.blobs.delete(original_key)
+        raise
+    _dispatch(
+        services,
+        record,
+        "splitting",
+        JobKind.SPLIT_AND_EMBED,
+        {
+            "max_samples": 25,
+            "sample_duration": 15,
+            "tts_type": record.embedding_type,
+        },
+    )
+    return services.voices.require(partner, name)
+
+
+def delete_voice(services: Services, partner: str, name: str) -> None:
+    record = services.voices.delete(partner, name)
+    removed = services.blobs.delete_prefix(keys.voice_prefix(partner, record.voice_id))
+    logger.info("voice deleted", extra={"partner": partner, "voice": name, "objects_removed": removed})
+
+
+def rename_voice(services: Services, partner: str, name: str, new_name: str) -> VoiceRecord:
+    new_name = validate_voice_name(new_name)
+    if new_name == name:
+        return services.voices.require(partner, name)
+    return services.voices.rename(partner, name, new_name)
+
+
+def add_sample(services: Services, partner: str, name: str, audio_path: Path) -> SampleRecord:
+    record = services.voices.require(partner, name)
+    with tempfile.TemporaryDirectory() as workdir:
+        encoded = Path(workdir) / "sample.opus"
+        duration = transcode_to_opus(audio_path, encoded)
+        # Upload under a unique staging key first: the index is only known once the
+        # conditional write that claims it succeeds.
+        staging_key = f"{keys.voice_prefix(partner, record.voice_id)}staging/{uuid.uuid4().hex}.opus"
+        services.blobs.put_file(staging_key, encoded)
+    try:
+        placed = services.voices.append_sample(
+            partner, name, SampleRecord(index=0, duration=duration, origin=SampleOrigin.UPLOAD)
+        )
+    except BaseException:
+        services.blobs.delete(staging_key)
+        raise
+    final_key = keys.sample_key(partner, record.voice_id, placed.index)
+    services.s3.copy_object(
+        Bucket=services.blobs.bucket, Key=final_key, CopySource={"Bucket": services.blobs.bucket, "Key": staging_key}
+    )
+    services.blobs.delete(staging_key)
+    return placed
+
+
+def get_sample_audio(services: Services, partner: str, name: str, index: int) -> bytes:
+    record = services.voices.require(partner, name)
+    if record.sample(index) is None:
+        raise SampleNotFound()
+    data = services.blobs.get_bytes(keys.sample_key(partner, record.voice_id, index))
+    if data is None:
+        raise SampleNotFound()
+    return data
+
+
+def delete_sample(services: Services, partner: str, name: str, index: int) -> None:
+    record = services.voices.remove_sample(partner, name, index)
+    services.blobs.delete(keys.sample_key(partner, record.voice_id, index))
+
+
+def samples_bundle(services: Services, partner: str, name: str) -> bytes:
+    """ZIP with `{index}.opus` per sample and `voice_info.json` (the voice details)."""
+    record = services.voices.require(partner, name)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for sample in sorted(record.samples, key=lambda s: s.index):
+            data = services.blobs.get_bytes(keys.sample_key(partner, record.voice_id, sample.index))
+            if data is not None:
+                archive.writestr(f"{sample.index}.opus", data)
+        info = to_details(services, record).model_dump(mode="json", exclude={"embedding_zip_url"})
+        archive.writestr("voice_info.json", json.dumps(info, indent=2))
+    return buffer.getvalue()
+
+
+def set_preferred_sample(services: Services, partner: str, name: str, index: int | None) -> VoiceRecord:
+    record = services.voices.require(partner, name)
+    if index is not None and record.sample(index) is None:
+        raise SampleNotFound()
+    return services.voices.update(
+        partner, name, {"preferred_sample_index": index, "preferred_sample_manual": index is not None}
+    )
+
+
+def start_split(
+    services: Services, partner: str, name: str, max_samples: int, sample_duration: int
+) -> tuple[VoiceRecord, str]:
+    record = services.voices.require(partner, name)
+    if not record.has_original:
+        raise InvalidRequest("Voice has no original recording to split")
+    record = services.voices.start_job(partner, name, "splitting")
+    job_id = _dispatch(
+        services,
+        record,
+        "splitting",
+        JobKind.SPLIT,
+        {
+            "max_samples": max_samples,
+            "sample_duration": sample_duration,
+        },
+    )
+    return services.voices.require(partner, name), job_id
+
+
+def start_embed(services: Services, partner: str, name: str, tts_type: str | None) -> tuple[VoiceRecord, str]:
+    record = services.voices.require(partner, name)
+    chosen = validate_tts_type(tts_type or record.embedding_type or services.settings.default_tts_type)
+    if not record.samples:
+        raise InvalidRequest("Voice has no samples to embed")
+    record = services.voices.start_job(partner, name, "embedding")
+    job_id = _dispatch(services, record, "embedding", JobKind.EMBED, {"tts_type": chosen})
+    return services.voices.require(partner, name), job_id
+
+
+def list_test_samples(services: Services, partner: str, name: str, tts_type: str) -> list[TestSampleFile]:
+    record = services.voices.require(partner, name)
+    prefix = keys.test_samples_prefix(partner, record.voice_id, validate_tts_type(tts_type))
+    files = []
+    for key in services.blobs.list_keys(prefix):
+        filename = key[len(prefix) :]
+        match = _TEST_FILENAME.match(filename)
+        files.append(
+            TestSampleFile(
+                filename=filename,
+                tts_type=tts_type,
+                sample_index=int(match.group(1)) if match else None,
+                sentence_index=int(match.group(2)) if match else None,
+            )
+        )
+    return sorted(files, key=lambda f: (f.sample_index or 0, f.sentence_index or 0, f.filename))
+
+
+def get_test_sample(services: Services, partner: str, name: str, filename: str, tts_type: str) -> bytes:
+    record = services.voices.require(partner, name)
+    key = keys.test_samples_prefix(partner, record.voice_id, validate_tts_type(tts_type)) + validate_filename(filename)
+    data = services.blobs.get_bytes(key)
+    if data is None:
+        raise FileNotFound("Test sample not found")
+    return data
+
+
+def delete_test_files(services: Services, partner: str, name: str, tts_type: str) -> int:
+    record = services.voices.require(partner, name)
+    if record.is_locked:
+        raise VoiceLocked()
+    removed = services.blobs.delete_prefix(
+        keys.test_samples_prefix(partner, record.voice_id, validate_tts_type(tts_type))
+    )
+    info = record.embedding_info
+    if info and info.get("tts_type") == tts_type and info.get("test_samples"):
+        services.voices.update_unlocked(partner, name, {"embedding_info": {**info, "test_samples": []}})
+    return removed

@@ -1,0 +1,36 @@
+"""Runtime configuration, read once from the environment (Lambda env vars, or the local stack)."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    table_name: str = Field(default="voice-onboarding", validation_alias="TABLE_NAME")
+    bucket_name: str = Field(default="voice-onboarding-audio", validation_alias="BUCKET_NAME")
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    # Points every boto3 client at a local endpoint (the embedded moto server in local mode).
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+
+    # How pipeline jobs are started: Step Functions when deployed, an in-process runner locally.
+    pipeline_mode: Literal["stepfunctions", "local"] = Field(default="stepfunctions", validation_alias="PIPELINE_MODE")
+    state_machine_arn: str | None = Field(default=None, validation_alias="STATE_MACHINE_ARN")
+
+    runpod_endpoint_id: str | None = Field(default=None, validation_alias="RUNPOD_ENDPOINT_ID")
+    # Name/ARN of the secret holding the RunPod API key; the key itself is never in the env when deployed.
+    runpod_api_key_secret: str | None = Field(default=None, validation_alias="RUNPOD_API_KEY_SECRET")
+    runpod_api_key: str | None = Field(default=None, validation_alias="RUNPOD_API_KEY")
+
+    default_tts_type: str = Field(default="kyutai", validation_alias="DEFAULT_TTS_TYPE")
+    # Lambda's synchronous payload limit is 6 MB; multipart bodies above this are refused with 413.
+    max_direct_upload_bytes: int = Field(default=5_500_000, validation_alias="MAX_DIRECT_UPLOAD_BYTES")
+    presigned_url_ttl_seconds: int = Field(default=3600, validation_alias="PRESIGNED_URL_TTL_SECONDS")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

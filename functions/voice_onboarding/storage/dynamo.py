@@ -1,0 +1,49 @@
+"""Plain-Python <-> DynamoDB attribute conversion (floats go through Decimal, as DynamoDB requires)."""
+
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_decimal(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_decimal(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_decimal(v) for v in value]
+    return value
+
+
+def _from_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_decimal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_decimal(v) for v in value]
+    if isinstance(value, set):
+        return {_from_decimal(v) for v in value}
+    return value
+
+
+def serialize(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(_to_decimal(value))  # type: ignore[no-any-return]
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    """Serialize a flat mapping into a DynamoDB item; None values are omitted (DynamoDB has no null keys)."""
+    return {k: serialize(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _from_decimal(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def is_conditional_failure(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")

@@ -1,0 +1,128 @@
+"""The embedded local stack: moto (DynamoDB + S3) in-process, tables/buckets from template.yaml,
+the pipeline run in-process, and the API on uvicorn. No AWS account, Docker or GPU needed.
+
+    python -m infra.local_stack [--port 8000]
+"""
+
+import argparse
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from infra.cfn_template import REPO_ROOT
+
+DEFAULT_DEV_KEY = "vk_local_dev_key"
+DATA_DIR = REPO_ROOT / ".local-data"
+
+
+def configure_environment(moto_port: int) -> None:
+    """Point every boto3 client at the embedded moto server, with throwaway credentials."""
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{moto_port}",
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+    )
+    os.environ.setdefault("TABLE_NAME", "voice-onboarding-local")
+    os.environ.setdefault("BUCKET_NAME", "voice-onboarding-local")
+    os.environ.setdefault("PIPELINE_MODE", "local")
+    # Kyutai needs a GPU image; locally the CPU engine that ships its weights in a wheel is the default.
+    os.environ.setdefault("DEFAULT_TTS_TYPE", "resemblyzer")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "voice-onboarding")
+
+
+def snapshot(services: Any, data_dir: Path) -> None:
+    """Save table items and S3 objects so data survives a restart of the local server."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    items: list[dict[str, Any]] = []
+    for page in services.dynamodb.get_paginator("scan").paginate(TableName=services.settings.table_name):
+        items.extend(page.get("Items", []))
+    (data_dir / "table.json").write_text(json.dumps(items))
+    objects_dir = data_dir / "objects"
+    for key in services.blobs.list_keys(""):
+        target = objects_dir / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        services.blobs.download_file(key, target)
+
+
+def restore(services: Any, data_dir: Path) -> int:
+    table_file = data_dir / "table.json"
+    if not table_file.exists():
+        return 0
+    items = json.loads(table_file.read_text())
+    for item in items:
+        services.dynamodb.put_item(TableName=services.settings.table_name, Item=item)
+    objects_dir = data_dir / "objects"
+    if objects_dir.exists():
+        for path in objects_dir.rglob("*"):
+            if path.is_file():
+                services.blobs.put_file(path.relative_to(objects_dir).as_posix(), path)
+    return len(items)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "5055")))
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where data persists between runs")
+    parser.add_argument("--no-persist", action="store_true", help="start empty and save nothing")
+    args = parser.parse_args(argv)
+
+    import logging
+    import sys
+
+    from moto.server import ThreadedMotoServer
+
+    from infra.moto_atomic import make_moto_dynamodb_atomic
+
+    make_moto_dynamodb_atomic()
+    configure_environment(args.moto_port)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
+    moto_server.start()
+
+    import uvicorn
+
+    from infra.provisioning import provision
+    from voice_onboarding.api.app import create_app
+    from voice_onboarding.services.container import build_services
+    from voice_onboarding.settings import get_settings
+
+    settings = get_settings()
+    services = build_services(settings)
+    provision(services.dynamodb, services.s3, settings.table_name, settings.bucket_name, settings.aws_region)
+    restored = 0 if args.no_persist else restore(services, args.data_dir)
+    dev_key = os.environ.get("LOCAL_API_KEY", DEFAULT_DEV_KEY)
+    services.api_keys.register(dev_key, name="local-dev", partners=["*"])
+
+    base = f"http://{args.host}:{args.port}"
+    print(
+        f"\nVoice onboarding API (local mode)\n"
+        f"  API:      {base}/api/voices/my-partner\n"
+        f"  Docs:     {base}/docs\n"
+        f"  API key:  {dev_key}   (X-Api-Key header or ?api_key=; access to every partner)\n"
+        f"  Storage:  moto at {settings.aws_endpoint_url}, {restored} items restored from {args.data_dir}\n"
+        f"  Example:  curl -H 'X-Api-Key: {dev_key}' {base}/api/voices/my-partner\n",
+        flush=True,
+    )
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # snapshot below still runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="warning")
+    finally:
+        # Ignore a second Ctrl-C while saving.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if not args.no_persist:
+            snapshot(services, args.data_dir)
+            print(f"Local data saved to {args.data_dir}", flush=True)
+        moto_server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Shared fixtures: moto-backed AWS, the table/bucket from template.yaml, the app, keys and audio."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Credentials and region for moto before any boto3 client exists; never real AWS in tests.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SECURITY_TOKEN="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_METRICS_NAMESPACE="VoiceOnboardingTests",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+    STATE_MACHINE_ARN="arn:aws:states:us-east-1:123456789012:stateMachine:voice-pipeline",
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+from fastapi.testclient import TestClient
+from infra.moto_atomic import make_moto_dynamodb_atomic
+from infra.provisioning import provision
+from moto import mock_aws
+
+from tests import audio_factory
+from voice_onboarding.api.app import create_app
+from voice_onboarding.aws_clients import make_client
+from voice_onboarding.pipeline.jobs import PipelineJob
+from voice_onboarding.services.container import Services, build_services
+from voice_onboarding.settings import Settings
+
+PARTNER = "my-partner"
+OTHER_PARTNER = "other-partner"
+
+
+class RecordingDispatcher:
+    """Captures the jobs the API starts, for tests of the API's side of the hand-off."""
+
+    def __init__(self) -> None:
+        self.jobs: list[PipelineJob] = []
+        self.fail_with: Exception | None = None
+
+    def start(self, job: PipelineJob) -> str:
+        if self.fail_with:
+            raise self.fail_with
+        self.jobs.append(job)
+        return f"recorded:{job.job_id}"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        TABLE_NAME="voice-onboarding-test",
+        BUCKET_NAME="voice-onboarding-test",
+        PIPELINE_MODE="stepfunctions",
+        DEFAULT_TTS_TYPE="kyutai",
+    )
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    make_moto_dynamodb_atomic()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dispatcher() -> RecordingDispatcher:
+    return RecordingDispatcher()
+
+
+@pytest.fixture
+def services(aws: None, settings: Settings, dispatcher: RecordingDispatcher) -> Services:
+    dynamodb = make_client("dynamodb", settings)
+    s3 = make_client("s3", settings)
+    provision(dynamodb, s3, settings.table_name, settings.bucket_name)
+    return build_services(settings, dynamodb=dynamodb, s3=s3, dispatcher=dispatcher)
+
+
+@pytest.fixture
+def api_key(services: Services) -> str:
+    key, _ = services.api_keys.create("tests", [PARTNER])
+    return key
+
+
+@pytest.fixture
+def other_api_key(services: Services) -> str:
+    key, _ = services.api_keys.create("other", [OTHER_PARTNER])
+    return key
+
+
+@pytest.fixture
+def app(services: Services) -> Any:
+    return create_app(services)
+
+
+@pytest.fixture
+def client(app: Any, api_key: str) -> TestClient:
+    # raise_server_exceptions=False: a 500 must surface as a response, as a user would see it.
+    return TestClient(app, headers={"X-Api-Key": api_key}, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def anon_client(app: Any) -> TestClient:
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def wav_tone(tmp_path: Path) -> Path:
+    return audio_factory.tone(tmp_path / "tone.wav", 3.0)
+
+
+@pytest.fixture
+def all_bucket_keys(services: Services) -> Any:
+    def _keys() -> list[str]:
+        return sorted(services.blobs.list_keys(""))
+
+    return _keys
+
+
+@pytest.fixture
+def all_voice_items(services: Services) -> Any:
+    def _items() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in services.dynamodb.get_paginator("scan").paginate(TableName=services.settings.table_name):
+            items.extend(i for i in page.get("Items", []) if i.get("entity", {}).get("S") == "voice")
+        return items
+
+    return _items
