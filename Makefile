@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: install run test lint bench clean
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+
+.PHONY: install tools run test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +18,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# aws-sam-cli and cfn-lint live in their own venv: their pins would fight the service's.
+# If they cannot be installed, the template checks skip with a message instead of failing.
+$(TOOLS_STAMP):
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet aws-sam-cli cfn-lint && touch $(TOOLS_STAMP) \
+	  || echo "WARNING: aws-sam-cli/cfn-lint could not be installed; template checks will be skipped"
+
+tools: $(TOOLS_STAMP)
+
 ## Start the whole service locally: moto (DynamoDB+S3), in-process pipeline, API on :8000.
 run: $(STAMP)
 	$(BIN)/python -m infra.local_stack
 
 ## Install everything and run the full test suite.
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
@@ -29,4 +41,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .local-data .pytest_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(TOOLS) .local-data .pytest_cache .ruff_cache .aws-sam

@@ -3,7 +3,6 @@
 import time
 from collections.abc import Awaitable, Callable
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -11,9 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from voice_onboarding import __version__
 from voice_onboarding.api import routes_voices
 from voice_onboarding.domain.errors import DomainError, ServiceUnavailable
+from voice_onboarding.observability import logger
 from voice_onboarding.services.container import Services
-
-logger = Logger(service="voice-onboarding")
 
 # AWS errors that mean "try again shortly", not "your request is wrong".
 RETRYABLE_AWS_CODES = frozenset(

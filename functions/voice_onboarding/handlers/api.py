@@ -2,17 +2,18 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
 from voice_onboarding.api.app import create_app
+from voice_onboarding.observability import logger, metrics, tracer
 
-logger = Logger(service="voice-onboarding")
 app = create_app()
 _asgi_handler = Mangum(app, lifespan="off")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # responses carry audio: keep them out of traces
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _asgi_handler(event, context)  # type: ignore[arg-type]

@@ -1,0 +1,13 @@
+"""One Logger, Tracer and Metrics for every handler (powertools), so logs, traces and metrics share
+the service name and namespace set by the template (POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE)."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = "voice-onboarding"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(service=SERVICE)
+
+__all__ = ["SERVICE", "MetricUnit", "logger", "metrics", "tracer"]
