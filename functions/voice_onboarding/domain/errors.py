@@ -72,3 +72,23 @@ class RateLimited(DomainError):
 class ServiceUnavailable(DomainError):
     status_code = 503
     default_detail = "Service temporarily unavailable, retry later"
+
+
+class SpeakerNotFound(DomainError):
+    status_code = 404
+    default_detail = "Speaker not found"
+
+
+class SpeakerAlreadyExists(DomainError):
+    status_code = 409
+    default_detail = "A speaker with this name already exists"
+
+
+class SpeakerBusy(DomainError):
+    status_code = 409
+    default_detail = "Speaker is currently being processed"
+
+
+class SpeakerNotReady(DomainError):
+    status_code = 409
+    default_detail = "Speaker is not ready: voice cloning has not completed"

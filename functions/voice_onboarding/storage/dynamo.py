@@ -47,3 +47,28 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 def is_conditional_failure(error: Exception) -> bool:
     code = getattr(error, "response", {}).get("Error", {}).get("Code")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def update_expression(
+    set_fields: dict[str, Any], remove_fields: tuple[str, ...] = ()
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """SET/REMOVE expression for top-level attributes (None means REMOVE), bumping `version`,
+    the optimistic-lock guard of read-modify-write callers."""
+    names: dict[str, str] = {"#version": "version"}
+    values: dict[str, Any] = {":one": serialize(1), ":zero": serialize(0)}
+    set_parts = ["#version = if_not_exists(#version, :zero) + :one"]
+    remove_parts: list[str] = []
+    for i, (field, value) in enumerate(set_fields.items()):
+        names[f"#f{i}"] = field
+        if value is None:
+            remove_parts.append(f"#f{i}")
+        else:
+            values[f":v{i}"] = serialize(value)
+            set_parts.append(f"#f{i} = :v{i}")
+    for j, field in enumerate(remove_fields):
+        names[f"#r{j}"] = field
+        remove_parts.append(f"#r{j}")
+    expression = "SET " + ", ".join(set_parts)
+    if remove_parts:
+        expression += " REMOVE " + ", ".join(remove_parts)
+    return expression, names, values

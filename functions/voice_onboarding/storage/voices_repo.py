@@ -12,7 +12,13 @@ from voice_onboarding.domain.errors import (
     VoiceNotFound,
 )
 from voice_onboarding.domain.voice import JobStatus, SampleRecord, VoiceRecord, utc_now_iso
-from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item
+from voice_onboarding.storage.dynamo import (
+    from_item,
+    is_conditional_failure,
+    serialize,
+    to_item,
+    update_expression,
+)
 from voice_onboarding.storage.keys import VOICE_SK_PREFIX, tenant_pk, voice_sk
 
 _NOT_LOCKED = "splitting_status <> :in_progress AND embedding_status <> :in_progress"
@@ -100,38 +106,17 @@ class VoiceRepository:
     ) -> VoiceRecord:
         """SET/REMOVE top-level attributes under a condition; returns the updated record."""
         set_fields = {**set_fields, "updated_at": utc_now_iso()}
-        names: dict[str, str] = {}
-        values: dict[str, Any] = dict(condition_values or {})
-        set_parts: list[str] = []
-        remove_parts: list[str] = []
-        for i, (field, value) in enumerate(set_fields.items()):
-            names[f"#f{i}"] = field
-            if value is None:
-                remove_parts.append(f"#f{i}")
-            else:
-                values[f":v{i}"] = serialize(value)
-                set_parts.append(f"#f{i} = :v{i}")
-        for j, field in enumerate(remove_fields):
-            names[f"#r{j}"] = field
-            remove_parts.append(f"#r{j}")
-        # Every write bumps `version`, the optimistic-lock guard for read-modify-write callers.
-        names["#version"] = "version"
-        values[":one"] = serialize(1)
-        values[":zero"] = serialize(0)
-        set_parts.append("#version = if_not_exists(#version, :zero) + :one")
-        expression = "SET " + ", ".join(set_parts)
-        if remove_parts:
-            expression += " REMOVE " + ", ".join(remove_parts)
+        expression, names, values = update_expression(set_fields, remove_fields)
+        values.update(condition_values or {})
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._key(partner, name),
-            "UpdateExpression": expression.strip(),
+            "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ReturnValues": "ALL_NEW",
         }
-        if values:
-            kwargs["ExpressionAttributeValues"] = values
+        kwargs["ExpressionAttributeValues"] = values
         try:
             response = self.db.update_item(**kwargs)
         except ClientError as error:
