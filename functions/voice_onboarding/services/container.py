@@ -1,6 +1,8 @@
 """The set of collaborators a request needs, built once per process (or injected by tests)."""
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from voice_onboarding.aws_clients import make_client
@@ -8,6 +10,7 @@ from voice_onboarding.pipeline.jobs import JobDispatcher
 from voice_onboarding.settings import Settings, get_settings
 from voice_onboarding.storage.api_keys_repo import ApiKeyRepository
 from voice_onboarding.storage.blobs import BlobStore
+from voice_onboarding.storage.speakers_repo import SpeakerRepository
 from voice_onboarding.storage.voices_repo import VoiceRepository
 
 
@@ -20,6 +23,9 @@ class Services:
     api_keys: ApiKeyRepository
     blobs: BlobStore
     dispatcher: JobDispatcher
+    speakers: SpeakerRepository
+    # Injectable so tests can cross rate-limit windows and timeouts without sleeping.
+    clock: Callable[[], float] = field(default=time.time)
 
 
 def build_dispatcher(settings: Settings, services_factory: Any = None) -> JobDispatcher:
@@ -51,4 +57,5 @@ def build_services(
         api_keys=ApiKeyRepository(dynamodb, settings.table_name),
         blobs=BlobStore(s3, settings.bucket_name),
         dispatcher=dispatcher or build_dispatcher(settings),
+        speakers=SpeakerRepository(dynamodb, settings.table_name),
     )

@@ -1,0 +1,65 @@
+"""Speakers (zero-shot clones + LoRA datasets) as stored."""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from voice_onboarding.domain.voice import JobStatus
+
+
+class AdapterVersion(BaseModel):
+    version: int
+    status: JobStatus
+    tts_type: str
+    hyperparameters: dict[str, Any]
+    created_at: str
+    adapter_key: str | None = None
+    final_loss: float | None = None
+    loss_history: list[float] | None = None
+    evaluation: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class SpeakerRecord(BaseModel):
+    owner: str
+    name: str
+    speaker_id: str  # immutable, addresses S3
+    language: str
+    description: str | None = None
+    created_at: str
+    updated_at: str
+    version: int = 0
+    reference_key: str
+    reference_content_type: str
+    reference_duration: float
+    tts_type: str
+    clone_status: JobStatus = JobStatus.IDLE
+    clone_error: str | None = None
+    conditioning_key: str | None = None
+    training_status: JobStatus = JobStatus.IDLE
+    training_error: str | None = None
+    adapters: list[AdapterVersion] = Field(default_factory=list)
+    deployed: bool = False
+    # Assigned at first deploy and kept forever, so campaigns referencing it keep working.
+    voice_sample_uuid: str | None = None
+
+    @property
+    def is_busy(self) -> bool:
+        return JobStatus.IN_PROGRESS in (self.clone_status, self.training_status)
+
+
+class DatasetSample(BaseModel):
+    sample_id: str
+    duration_seconds: float
+    transcript: str
+    object_key: str
+    created_at: str
+
+
+class CatalogEntry(BaseModel):
+    voice_sample_uuid: str
+    name: str
+    language: str
+    description: str | None = None
+    owner: str
+    deployed_at: str

@@ -1,0 +1,246 @@
+"""Every endpoint of speakers-api.txt against moto, plus train/adapters/catalog."""
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests import audio_factory
+from voice_onboarding.domain.voice import JobStatus
+from voice_onboarding.pipeline.jobs import JobKind
+from voice_onboarding.services.gpu_jobs import clone, train_lora
+
+BASE = "/api/voice/models/speakers"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "reference": audio_factory.tone(folder / "ref.wav", 12.0),
+        "reference_mp3": audio_factory.tone(folder / "ref.mp3", 12.0),
+        "short": audio_factory.tone(folder / "short.wav", 9.0),
+        "long": audio_factory.tone(folder / "long.wav", 61.0),
+        "sample": audio_factory.tone(folder / "sample.wav", 13.0, 300),
+        "tiny": audio_factory.tone(folder / "tiny.wav", 3.0),
+        "ogg": audio_factory.tone(folder / "ref.ogg", 12.0),
+    }
+
+
+def _create(client, clips, name="aria-custom", clip="reference", **form):
+    path = clips[clip]
+    data = {"name": name, "language": "en-US", "description": "Custom US English sales voice", **form}
+    return client.post(BASE, data=data, files={"reference_audio": (path.name, path.read_bytes(), "audio/wav")})
+
+
+def _sample(client, clips, name="aria-custom", transcript="Hi, good morning! This is Aria.", clip="sample"):
+    path = clips[clip]
+    return client.post(
+        f"{BASE}/{name}/dataset/sample",
+        data={"transcript": transcript},
+        files={"audio": (path.name, path.read_bytes(), "audio/wav")},
+    )
+
+
+def _finish_clone(services, dispatcher, output=None):
+    job = next(j for j in dispatcher.jobs if j.kind == JobKind.CLONE)
+    clone.apply_result(services, job, output or {"tts_type": job.params["tts_type"], "embedding_dim": 256})
+    return job
+
+
+def test_create_speaker_as_seed_and_dispatches_clone(client, clips, dispatcher, services):
+    response = _create(client, clips)
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "name": "aria-custom",
+        "language": "en-US",
+        "status": "created",
+        "message": "Speaker created. Upload dataset samples and deploy to use in flows.",
+    }
+    job = dispatcher.jobs[-1]
+    assert job.kind == JobKind.CLONE and job.name == "aria-custom"
+    assert client.get(f"{BASE}/aria-custom").json()["status"] == "cloning"
+    worker_input = clone.build_input(services, job)
+    assert worker_input["kind"] == "clone" and worker_input["reference_url"].startswith("http")
+
+
+def test_list_and_get(client, clips, services, dispatcher):
+    _create(client, clips)
+    listed = client.get(BASE).json()
+    assert len(listed) == 1
+    item = listed[0]
+    assert set(item) == {"name", "language", "description", "deployed", "voice_sample_uuid", "created_at"}
+    assert item["deployed"] is False and item["voice_sample_uuid"] is None
+    _finish_clone(services, dispatcher)
+    details = client.get(f"{BASE}/aria-custom").json()
+    assert details["status"] == "ready"
+    assert 11.5 < details["reference_duration_seconds"] < 12.5
+
+
+def test_reference_streams_the_clip(client, clips):
+    _create(client, clips, clip="reference_mp3")
+    response = client.get(f"{BASE}/aria-custom/reference")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "audio/mpeg"
+    assert response.content == clips["reference_mp3"].read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("form", "clip", "fragment"),
+    [
+        ({"name": "Aria"}, "reference", "lowercase"),
+        ({"name": "aria--x"}, "reference", "lowercase"),
+        ({"language": "english"}, "reference", "en-US"),
+        ({}, "short", "10-60 seconds long (got 9.0 s)"),
+        ({}, "long", "10-60 seconds"),
+        ({}, "ogg", "WAV or MP3"),
+    ],
+)
+def test_create_validation_is_422_and_writes_nothing(client, clips, form, clip, fragment, all_bucket_keys):
+    response = _create(client, clips, clip=clip, **form)
+    assert response.status_code == 422, response.text
+    assert fragment in response.json()["detail"]
+    assert all_bucket_keys() == []
+    assert client.get(BASE).json() == []
+
+
+def test_duplicate_name_is_409(client, clips):
+    assert _create(client, clips).status_code == 201
+    response = _create(client, clips)
+    assert response.status_code == 409
+    assert response.json() == {"detail": "A speaker with this name already exists"}
+
+
+def test_unknown_speaker_is_404_everywhere(client):
+    for method, path in [
+        ("get", ""),
+        ("delete", ""),
+        ("get", "/reference"),
+        ("get", "/dataset"),
+        ("delete", "/dataset"),
+        ("post", "/deploy"),
+        ("delete", "/deploy"),
+        ("post", "/train"),
+        ("get", "/adapters"),
+    ]:
+        response = getattr(client, method)(f"{BASE}/ghost{path}")
+        assert response.status_code == 404, (method, path)
+        assert response.json() == {"detail": "Speaker not found"}
+
+
+def test_dataset_upload_status_and_clear(client, clips, all_bucket_keys):
+    _create(client, clips)
+    assert client.get(f"{BASE}/aria-custom/dataset").json() == {
+        "name": "aria-custom",
+        "sample_count": 0,
+        "total_duration_seconds": 0,
+        "status": "empty",
+    }
+    response = _sample(client, clips)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["sample_id"].startswith("smp_")
+    assert 12.5 < body["duration_seconds"] < 13.5
+    assert body["transcript"] == "Hi, good morning! This is Aria."
+    for _ in range(4):
+        _sample(client, clips)
+    dataset = client.get(f"{BASE}/aria-custom/dataset").json()
+    assert dataset["sample_count"] == 5 and dataset["status"] == "ready"
+    assert 64 < dataset["total_duration_seconds"] < 68
+    keys_before = len(all_bucket_keys())
+    cleared = client.delete(f"{BASE}/aria-custom/dataset")
+    assert cleared.json()["sample_count"] == 0 and cleared.json()["status"] == "empty"
+    assert len(all_bucket_keys()) == keys_before - 5
+    assert client.get(f"{BASE}/aria-custom").status_code == 200  # the speaker stays
+
+
+def test_dataset_sample_validation(client, clips):
+    _create(client, clips)
+    assert _sample(client, clips, transcript="   ").json() == {"detail": "transcript must not be empty"}
+    too_short = _sample(client, clips, clip="tiny")
+    assert too_short.status_code == 422 and "5-30 seconds" in too_short.json()["detail"]
+    assert _sample(client, clips, clip="long").status_code == 422
+    assert client.get(f"{BASE}/aria-custom/dataset").json()["sample_count"] == 0
+
+
+def test_deploy_requires_ready_then_publishes_stable_uuid(client, clips, services, dispatcher):
+    _create(client, clips)
+    not_ready = client.post(f"{BASE}/aria-custom/deploy")
+    assert not_ready.status_code == 409
+    _finish_clone(services, dispatcher)
+    deployed = client.post(f"{BASE}/aria-custom/deploy").json()
+    assert deployed["name"] == "aria-custom" and deployed["deployed"] is True
+    uuid = deployed["voice_sample_uuid"]
+    assert uuid.startswith("vs_")
+    catalog = client.get("/api/voice/catalog").json()
+    assert [c["voice_sample_uuid"] for c in catalog] == [uuid]
+    undeployed = client.delete(f"{BASE}/aria-custom/deploy").json()
+    assert undeployed["deployed"] is False
+    assert client.get("/api/voice/catalog").json() == []
+    assert client.get(f"{BASE}/aria-custom").status_code == 200
+    assert client.post(f"{BASE}/aria-custom/deploy").json()["voice_sample_uuid"] == uuid
+
+
+def test_delete_undeploys_and_leaves_nothing(client, clips, services, dispatcher, all_bucket_keys):
+    _create(client, clips)
+    _finish_clone(services, dispatcher)
+    _sample(client, clips)
+    client.post(f"{BASE}/aria-custom/deploy")
+    assert client.delete(f"{BASE}/aria-custom").status_code == 200
+    assert client.get("/api/voice/catalog").json() == []
+    assert all_bucket_keys() == []
+    items = services.dynamodb.scan(TableName=services.settings.table_name)["Items"]
+    assert [i["entity"]["S"] for i in items if i.get("entity", {}).get("S") != "rate_limit"] == ["api_key"]
+
+
+def test_delete_while_cloning_is_409(client, clips):
+    _create(client, clips)
+    response = client.delete(f"{BASE}/aria-custom")
+    assert response.status_code == 409
+    assert client.get(f"{BASE}/aria-custom").status_code == 200
+
+
+def test_training_flow_records_versioned_adapter(client, clips, services, dispatcher):
+    _create(client, clips)
+    _finish_clone(services, dispatcher)
+    assert client.post(f"{BASE}/aria-custom/train").status_code == 422  # dataset empty
+    for _ in range(5):
+        _sample(client, clips)
+    response = client.post(f"{BASE}/aria-custom/train", json={"rank": 4, "steps": 50})
+    assert response.status_code == 202, response.text
+    assert response.json()["adapter_version"] == 1
+    assert client.post(f"{BASE}/aria-custom/train").status_code == 409  # already training
+    assert client.get(f"{BASE}/aria-custom/dataset").json()["status"] == "training"
+    job = dispatcher.jobs[-1]
+    assert job.kind == JobKind.TRAIN_LORA and job.params["hyperparameters"]["rank"] == 4
+    worker_input = train_lora.build_input(services, job)
+    assert len(worker_input["dataset"]) == 5 and worker_input["dataset"][0]["transcript"]
+    train_lora.apply_result(
+        services, job, {"final_loss": 0.12, "loss_history": [1.0, 0.5, 0.12], "evaluation": {"speaker_similarity": 0.8}}
+    )
+    adapters = client.get(f"{BASE}/aria-custom/adapters").json()
+    assert adapters[0]["version"] == 1 and adapters[0]["status"] == "completed"
+    assert adapters[0]["hyperparameters"]["rank"] == 4 and adapters[0]["evaluation"]["speaker_similarity"] == 0.8
+    assert client.get(f"{BASE}/aria-custom/dataset").json()["status"] == "trained"
+    assert client.post(f"{BASE}/aria-custom/train").json()["adapter_version"] == 2
+
+
+def test_failures_are_recorded(client, clips, services, dispatcher):
+    _create(client, clips)
+    job = dispatcher.jobs[-1]
+    clone.apply_failure(services, job, "kyutai engine unavailable: no weights")
+    details = client.get(f"{BASE}/aria-custom").json()
+    assert details["status"] == "failed" and "no weights" in details["status_reason"]
+    assert services.speakers.require(job.partner, job.name).clone_status == JobStatus.FAILED
+
+
+def test_speakers_are_scoped_to_the_key_owner(client, clips, app, other_api_key):
+    _create(client, clips)
+    other = TestClient(app, headers={"X-Api-Key": other_api_key})
+    assert other.get(BASE).json() == []
+    assert other.get(f"{BASE}/aria-custom").status_code == 404
+    assert other.delete(f"{BASE}/aria-custom").status_code == 404
+
+
+def test_requires_api_key(anon_client):
+    assert anon_client.get(BASE).json() == {"detail": "Invalid API key"}
