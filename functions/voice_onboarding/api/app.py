@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from voice_onboarding import __version__
 from voice_onboarding.api import routes_voices
+from voice_onboarding.api.idempotency import idempotency_middleware
 from voice_onboarding.domain.errors import DomainError, ServiceUnavailable
 from voice_onboarding.observability import logger
 from voice_onboarding.services.container import Services
@@ -69,6 +70,9 @@ def create_app(services: Services | None = None) -> FastAPI:
     @app.exception_handler(DomainError)
     async def domain_error_handler(_: Request, error: DomainError) -> JSONResponse:
         return _error_response(error)
+
+    # Registered before log_and_guard, so it runs inside it (errors still become clean responses).
+    app.middleware("http")(idempotency_middleware)
 
     @app.middleware("http")
     async def log_and_guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -1,0 +1,131 @@
+"""`Idempotency-Key` on POST: a retried create or job submission replays the first response instead
+of making a second voice or job. Records live in the same DynamoDB table, scoped per API key, for 24 h."""
+
+import base64
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from voice_onboarding.storage.api_keys_repo import hash_key
+from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item
+
+HEADER = "Idempotency-Key"
+TTL_SECONDS = 24 * 3600
+MAX_KEY_LENGTH = 255
+# Bodies above this are not stored (DynamoDB items are capped at 400 KB); such POSTs just run again.
+MAX_STORED_BODY = 300_000
+# Not worth replaying: the client fixes its key or waits, then retries for real.
+_NOT_STORED_STATUSES = {401, 403, 429}
+
+
+class IdempotencyStore:
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self.db = dynamodb_client
+        self.table = table_name
+
+    @staticmethod
+    def _plain_key(scope: str, idempotency_key: str) -> dict[str, str]:
+        return {"PK": f"IDEMPOTENCY#{scope}#{idempotency_key}", "SK": "IDEMPOTENCY"}
+
+    def _key(self, scope: str, idempotency_key: str) -> dict[str, Any]:
+        return to_item(self._plain_key(scope, idempotency_key))
+
+    def claim(self, scope: str, idempotency_key: str, request_hash: str, now: float) -> dict[str, Any] | None:
+        """Claim the key for this request. Returns None when claimed, else the existing record."""
+        item = {
+            **self._plain_key(scope, idempotency_key),
+            "entity": "idempotency",
+            "state": "in_progress",
+            "request_hash": request_hash,
+            "ttl": int(now) + TTL_SECONDS,
+        }
+        try:
+            self.db.put_item(
+                TableName=self.table,
+                Item=to_item(item),
+                # An expired record (TTL deletion lags) may be reclaimed.
+                ConditionExpression="attribute_not_exists(PK) OR #ttl < :now",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":now": serialize(int(now))},
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            existing = self.db.get_item(
+                TableName=self.table, Key=self._key(scope, idempotency_key), ConsistentRead=True
+            ).get("Item")
+            return from_item(existing) if existing else {"state": "in_progress", "request_hash": request_hash}
+        return None
+
+    def complete(self, scope: str, idempotency_key: str, status: int, media_type: str | None, body: bytes) -> None:
+        self.db.update_item(
+            TableName=self.table,
+            Key=self._key(scope, idempotency_key),
+            UpdateExpression="SET #state = :done, status_code = :status, media_type = :media, body = :body",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":done": serialize("completed"),
+                ":status": serialize(status),
+                ":media": serialize(media_type or "application/json"),
+                ":body": serialize(base64.b64encode(body).decode()),
+            },
+        )
+
+    def release(self, scope: str, idempotency_key: str) -> None:
+        self.db.delete_item(TableName=self.table, Key=self._key(scope, idempotency_key))
+
+
+def _supplied_api_key(request: Request) -> str | None:
+    return request.headers.get("x-api-key") or request.query_params.get("api_key")
+
+
+async def idempotency_middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    idempotency_key = request.headers.get(HEADER)
+    api_key = _supplied_api_key(request)
+    if request.method != "POST" or not idempotency_key or not api_key:
+        return await call_next(request)
+    if len(idempotency_key) > MAX_KEY_LENGTH:
+        return JSONResponse({"detail": f"{HEADER} must be at most {MAX_KEY_LENGTH} characters"}, status_code=422)
+
+    from voice_onboarding.api.security import get_services
+
+    services = get_services(request)
+    store = IdempotencyStore(services.dynamodb, services.settings.table_name)
+    scope = hash_key(api_key)  # per API key: two clients can never collide on a key
+    body = await request.body()
+    request_hash = hashlib.sha256(
+        b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
+    ).hexdigest()
+    existing = store.claim(scope, idempotency_key, request_hash, services.clock())
+    if existing is not None:
+        if existing.get("request_hash") != request_hash:
+            return JSONResponse({"detail": f"{HEADER} was already used with a different request"}, status_code=422)
+        if existing.get("state") != "completed":
+            return JSONResponse(
+                {"detail": f"A request with this {HEADER} is still being processed"},
+                status_code=409,
+                headers={"Retry-After": "1"},
+            )
+        return Response(
+            base64.b64decode(existing["body"]),
+            status_code=int(existing["status_code"]),
+            media_type=existing["media_type"],
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+    try:
+        response = await call_next(request)
+    except BaseException:
+        store.release(scope, idempotency_key)
+        raise
+    chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+    payload = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+    if response.status_code >= 500 or response.status_code in _NOT_STORED_STATUSES or len(payload) > MAX_STORED_BODY:
+        store.release(scope, idempotency_key)  # let a retry run for real
+    else:
+        store.complete(scope, idempotency_key, response.status_code, response.media_type, payload)
+    return Response(payload, status_code=response.status_code, headers=dict(response.headers))
