@@ -1,0 +1,70 @@
+"""RunPod entry point. `handler(job)` is also called in-process by the local mode.
+
+Contract: docs/pipeline-contract.md ("GPU worker"). Errors are returned as {"error": reason},
+which RunPod records as a FAILED job; nothing is faked when a model cannot be loaded.
+"""
+
+import logging
+import sys
+from typing import Any
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from gpu_worker.engines import EngineUnavailable
+from gpu_worker.progress import Progress
+from gpu_worker.schemas import CloneInput, EmbedInput, JobInput, TrainLoraInput
+
+log = logging.getLogger("gpu_worker")
+_input = TypeAdapter(JobInput)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()[:5]]
+    return "invalid input: " + "; ".join(parts)
+
+
+def handler(job: dict[str, Any]) -> dict[str, Any]:
+    try:
+        inp = _input.validate_python(job.get("input") or {})
+    except ValidationError as exc:
+        return {"error": _validation_message(exc)}
+    progress = Progress(job)
+    try:
+        if isinstance(inp, EmbedInput):
+            from gpu_worker.tasks import embed
+
+            result = embed.run(inp, progress)
+        elif isinstance(inp, CloneInput):
+            from gpu_worker.tasks import clone
+
+            result = clone.run(inp, progress)
+        elif isinstance(inp, TrainLoraInput):
+            from gpu_worker.tasks import train_lora
+
+            result = train_lora.run(inp, progress)
+        else:  # pragma: no cover - the discriminated union admits nothing else
+            return {"error": f"unsupported kind {job['input'].get('kind')!r}"}
+    except EngineUnavailable as exc:
+        return {"error": str(exc)}
+    except httpx.HTTPStatusError as exc:
+        # Never echo the URL: its query string is a credential (the presigned signature).
+        req = exc.request
+        return {"error": f"transfer failed: {req.method} {req.url.host}{req.url.path} -> {exc.response.status_code}"}
+    except httpx.HTTPError as exc:
+        return {"error": f"transfer failed: {type(exc).__name__}"}
+    except ValueError as exc:
+        return {"error": str(exc)}
+    progress("done")
+    return result
+
+
+def main() -> None:
+    import runpod
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
+    runpod.serverless.start({"handler": handler})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Pydantic I/O of the worker (docs/pipeline-contract.md, "GPU worker")."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+Url = Annotated[HttpUrl, Field(description="presigned S3 URL")]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are a dispatcher bug; fail loudly instead of ignoring them.
+    model_config = ConfigDict(extra="forbid")
+
+
+class SampleIn(_Strict):
+    index: int
+    url: Url
+    quality: dict[str, Any] | None = None
+
+
+class EmbedOutputs(_Strict):
+    test_samples: dict[str, Url] = Field(default_factory=dict)
+    embedding_zip: Url
+
+
+class EmbedInput(_Strict):
+    kind: Literal["embed"]
+    tts_type: str = "kyutai"
+    samples: list[SampleIn] = Field(min_length=1)
+    sentences: list[str] = Field(default_factory=list)
+    outputs: EmbedOutputs
+
+
+class CloneOutputs(_Strict):
+    voice_conditioning: Url
+
+
+class CloneInput(_Strict):
+    kind: Literal["clone"]
+    tts_type: str = "kyutai"
+    reference_url: Url
+    outputs: CloneOutputs
+
+
+class DatasetItem(_Strict):
+    url: Url
+    transcript: str = Field(min_length=1)
+
+
+class LoraHyperparameters(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    rank: int = Field(8, ge=1, le=256)
+    alpha: int = Field(16, ge=1)
+    learning_rate: float = Field(1e-3, gt=0, le=1)
+    steps: int = Field(100, ge=1, le=100_000)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    seed: int = 0
+
+
+class TrainOutputs(_Strict):
+    adapter: Url
+    evaluation_audio: Url | None = None
+
+
+class TrainLoraInput(_Strict):
+    kind: Literal["train_lora"]
+    tts_type: str = "kyutai"
+    dataset: list[DatasetItem] = Field(min_length=1)
+    hyperparameters: LoraHyperparameters = Field(default_factory=LoraHyperparameters)
+    outputs: TrainOutputs
+
+
+JobInput = Annotated[EmbedInput | CloneInput | TrainLoraInput, Field(discriminator="kind")]
+
+
+class SampleScore(BaseModel):
+    sample_index: int
+    score: float
+    similarity: float
+    flagged: bool = False
+    reason: str | None = None
+
+
+class TestSampleOut(BaseModel):
+    sample_index: int
+    sentence_index: int
+    filename: str
+
+
+class EmbedResult(BaseModel):
+    tts_type: str
+    sample_scores: list[SampleScore]
+    test_samples: list[TestSampleOut]
+    preferred_sample_index: int
+    embedding_dim: int
+    timings: dict[str, float]
+    note: str | None = None
+
+
+class CloneResult(BaseModel):
+    tts_type: str
+    embedding_dim: int
+    reference_duration: float
+
+
+class TrainLoraResult(BaseModel):
+    tts_type: str
+    loss_history: list[float]
+    final_loss: float
+    evaluation: dict[str, Any]
+    hyperparameters: dict[str, Any]

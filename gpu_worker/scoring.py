@@ -1,0 +1,118 @@
+"""Sample scoring: speaker similarity against a robust centroid, combined with the split quality report.
+
+Why robust: with a handful of samples a plain mean is dragged toward an outlier (another speaker,
+a noise burst), which then looks less anomalous. Each sample is compared with the coordinate-wise
+median of the *other* samples, and outliers are those far below the median similarity (MAD rule).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Outlier rule: below median - max(MAD_K * 1.4826 * MAD, MIN_MARGIN), or below ABS_FLOOR.
+MAD_K = 3.0
+MIN_MARGIN = 0.08  # cosine; same-speaker resemblyzer similarities spread by a few hundredths
+ABS_FLOOR = 0.55  # far below anything a same-speaker pair reaches with resemblyzer
+SIMILARITY_WEIGHT = 0.7
+# Quality thresholds (split report) below which a sample is flagged even if the voice matches.
+MIN_SPEECH_RATIO = 0.4
+MIN_SNR_DB = 10.0
+MAX_CLIPPING_RATIO = 0.01
+
+
+@dataclass
+class Scored:
+    sample_index: int
+    score: float
+    similarity: float
+    flagged: bool
+    reason: str | None
+
+
+def normalize(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v, axis=-1, keepdims=True) + 1e-9)
+
+
+def robust_centroid(embeddings: np.ndarray) -> np.ndarray:
+    """Normalised coordinate-wise median: one outlier among >= 3 samples barely moves it."""
+    return normalize(np.median(embeddings, axis=0))
+
+
+def loo_similarities(embeddings: np.ndarray) -> np.ndarray:
+    """Cosine of each sample against the robust centroid of the others (1.0 for a single sample)."""
+    n = len(embeddings)
+    if n == 1:
+        return np.ones(1, dtype=np.float32)
+    sims = [float(embeddings[i] @ robust_centroid(np.delete(embeddings, i, axis=0))) for i in range(n)]
+    return np.asarray(sims, dtype=np.float32)
+
+
+def quality_score(quality: Mapping[str, Any] | None) -> tuple[float | None, str | None]:
+    """Score in [0,1] from the split quality report (None when no known metric), plus a flag reason."""
+    if not quality:
+        return None, None
+    parts: list[float] = []
+    reasons: list[str] = []
+    if (v := quality.get("speech_ratio")) is not None:
+        parts.append(float(np.clip(v, 0, 1)))
+        if v < MIN_SPEECH_RATIO:
+            reasons.append(f"low speech ratio {v:.2f}")
+    if (v := quality.get("snr_db")) is not None:
+        parts.append(float(np.clip(v / 30.0, 0, 1)))  # 30 dB and above counts as clean
+        if v < MIN_SNR_DB:
+            reasons.append(f"low SNR {v:.1f} dB")
+    if (v := quality.get("clipping_ratio")) is not None:
+        parts.append(float(np.clip(1 - v / MAX_CLIPPING_RATIO, 0, 1)))
+        if v > MAX_CLIPPING_RATIO:
+            reasons.append(f"clipping {v:.1%}")
+    if not parts:
+        return None, None
+    return float(np.mean(parts)), "; ".join(reasons) or None
+
+
+def outlier_mask(similarities: np.ndarray) -> tuple[np.ndarray, float]:
+    """Flags similarities far below the median (MAD-scaled, with a minimum margin) or below ABS_FLOOR."""
+    med = float(np.median(similarities))
+    mad = float(np.median(np.abs(similarities - med)))
+    threshold = med - max(MAD_K * 1.4826 * mad, MIN_MARGIN)
+    if len(similarities) < 3:
+        threshold = -1.0  # no majority to define "the" voice; only the absolute floor applies
+    return (similarities < threshold) | (similarities < ABS_FLOOR), threshold
+
+
+def score_samples(
+    indices: Sequence[int],
+    embeddings: np.ndarray,
+    qualities: Sequence[Mapping[str, Any] | None],
+    test_similarities: Mapping[int, float] | None = None,
+) -> tuple[list[Scored], np.ndarray]:
+    """Returns the scores sorted best first and the centroid of the unflagged samples.
+
+    `test_similarities`: per sample index, cosine of its synthesized test audio vs the centroid
+    (engines that synthesize); averaged with the sample's own similarity.
+    """
+    embeddings = normalize(np.asarray(embeddings, dtype=np.float32))
+    sims = loo_similarities(embeddings)
+    voice_out, threshold = outlier_mask(sims)
+    med = float(np.median(sims))
+    scored: list[Scored] = []
+    for i, idx in enumerate(indices):
+        sim = float(sims[i])
+        if test_similarities and idx in test_similarities:
+            sim = 0.5 * (sim + float(test_similarities[idx]))
+        q, q_reason = quality_score(qualities[i])
+        s = float(np.clip(sim, 0, 1))
+        score = s if q is None else SIMILARITY_WEIGHT * s + (1 - SIMILARITY_WEIGHT) * q
+        reasons = []
+        if voice_out[i]:
+            reasons.append(
+                f"speaker mismatch: similarity {sims[i]:.2f} vs median {med:.2f} (threshold {threshold:.2f})"
+            )
+        if q_reason:
+            reasons.append(q_reason)
+        scored.append(Scored(idx, round(score, 4), round(sim, 4), bool(reasons), "; ".join(reasons) or None))
+    scored.sort(key=lambda s: (s.flagged, -s.score))  # unflagged first, then best score
+    keep = ~voice_out if (~voice_out).any() else np.ones(len(sims), dtype=bool)
+    return scored, robust_centroid(embeddings[keep]) if keep.sum() >= 3 else normalize(embeddings[keep].mean(0))

@@ -1,0 +1,1 @@
+"""One module per job kind; each takes the validated input and a progress callback."""
