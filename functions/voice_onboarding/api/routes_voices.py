@@ -24,6 +24,8 @@ _ERRORS = {
     401: {"model": ErrorResponse, "description": "Invalid API key"},
     403: {"model": ErrorResponse, "description": "Access denied"},
     404: {"model": ErrorResponse, "description": "Voice not found"},
+    # Documented once for every route: our own 422s carry a string detail, FastAPI's a list.
+    422: {"model": ErrorResponse, "description": "Invalid input"},
     429: {"model": ErrorResponse, "description": "Rate limit exceeded"},
 }
 _LOCKED = {409: {"model": ErrorResponse, "description": "Voice is currently being processed"}}
