@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     default_tts_type: str = Field(default="kyutai", validation_alias="DEFAULT_TTS_TYPE")
     # Lambda's synchronous payload limit is 6 MB; multipart bodies above this are refused with 413.
     max_direct_upload_bytes: int = Field(default=5_500_000, validation_alias="MAX_DIRECT_UPLOAD_BYTES")
+    # Presigned S3 uploads (beyond the direct limit) are capped here; S3 enforces it in the POST policy.
+    max_presigned_upload_bytes: int = Field(default=500_000_000, validation_alias="MAX_PRESIGNED_UPLOAD_BYTES")
+    # Downloads above this are answered with a redirect to a presigned S3 URL (API Gateway caps at 6 MB).
+    max_inline_download_bytes: int = Field(default=5_000_000, validation_alias="MAX_INLINE_DOWNLOAD_BYTES")
     presigned_url_ttl_seconds: int = Field(default=3600, validation_alias="PRESIGNED_URL_TTL_SECONDS")
 
 

@@ -103,6 +103,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
 def _register_optional_routers(app: FastAPI) -> None:
     """Routers added by later capabilities register here, one line each."""
-    from voice_onboarding.api import routes_speakers
+    from voice_onboarding.api import routes_speakers, routes_uploads
 
     app.include_router(routes_speakers.router)
+    app.include_router(routes_uploads.router)

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from voice_onboarding.api.schemas import (
     ErrorResponse,
@@ -18,7 +18,7 @@ from voice_onboarding.api.schemas import (
 from voice_onboarding.api.security import PartnerDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
 from voice_onboarding.domain.errors import InvalidRequest
-from voice_onboarding.services import voices
+from voice_onboarding.services import uploads, voices
 
 _ERRORS = {
     401: {"model": ErrorResponse, "description": "Invalid API key"},
@@ -61,8 +61,13 @@ def create_voice(
     file: Annotated[UploadFile | None, File(description="Audio file to upload")] = None,
     creator_name: Annotated[str | None, Form(max_length=255)] = None,
     creator_email: Annotated[str | None, Form(max_length=320)] = None,
+    upload_id: Annotated[str | None, Form(description="Id of a presigned upload, instead of `file`")] = None,
 ) -> VoiceDetails:
-    if file is None or (file.size == 0 and not file.filename):
+    if upload_id:
+        voices.validate_voice_name(name)
+        with uploads.staged_upload(services, partner, upload_id) as path:
+            record = voices.create_voice(services, partner, name, path, None, creator_name, creator_email)
+    elif file is None or (file.size == 0 and not file.filename):
         record = voices.create_voice(services, partner, name, creator_name=creator_name, creator_email=creator_email)
     else:
         with spooled_upload(file, services.settings.max_direct_upload_bytes) as path:
@@ -121,11 +126,18 @@ def upload_sample(
     services: ServicesDep,
     partner: PartnerDep,
     voice: VoiceName,
-    file: Annotated[UploadFile, File(description="Audio file")],
+    file: Annotated[UploadFile | None, File(description="Audio file")] = None,
+    upload_id: Annotated[str | None, Form(description="Id of a presigned upload, instead of `file`")] = None,
 ) -> SampleUploaded:
     services.voices.require(partner, voice)  # 404 before reading a byte of audio
-    with spooled_upload(file, services.settings.max_direct_upload_bytes) as path:
-        sample = voices.add_sample(services, partner, voice, path)
+    if upload_id:
+        with uploads.staged_upload(services, partner, upload_id) as path:
+            sample = voices.add_sample(services, partner, voice, path)
+    elif file is not None:
+        with spooled_upload(file, services.settings.max_direct_upload_bytes) as path:
+            sample = voices.add_sample(services, partner, voice, path)
+    else:
+        raise InvalidRequest("Send the audio as `file` or name a presigned `upload_id`")
     return SampleUploaded(index=sample.index, duration=sample.duration, source_timestamp=sample.source_timestamp)
 
 
@@ -151,10 +163,17 @@ def delete_sample(services: ServicesDep, partner: PartnerDep, voice: VoiceName, 
     response_class=Response,
     summary="Download sample bundle",
     description="ZIP with every sample as `{index}.opus` and a `voice_info.json` metadata file.",
-    responses={200: {"content": {"application/zip": {}}, "description": "ZIP archive"}},
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "ZIP archive"},
+        307: {"description": "Large bundle: redirect to a presigned S3 URL"},
+    },
 )
 def samples_bundle(services: ServicesDep, partner: PartnerDep, voice: VoiceName) -> Response:
     data = voices.samples_bundle(services, partner, voice)
+    if len(data) > services.settings.max_inline_download_bytes:
+        # Beyond API Gateway's response limit: park it in S3 and redirect to a presigned URL.
+        url = voices.store_bundle(services, partner, voice, data)
+        return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
     return Response(
         data,
         media_type="application/zip",

@@ -33,5 +33,5 @@ def spooled_upload(upload: UploadFile, max_bytes: int) -> Iterator[Path]:
 def _too_large_detail(max_bytes: int) -> str:
     return (
         f"File exceeds the {max_bytes // 1_000_000} MB direct upload limit; "
-        "use the presigned upload flow (POST /api/uploads) for larger files"
+        "use the presigned upload flow (POST /api/uploads/{partner}, then pass upload_id) for larger files"
     )

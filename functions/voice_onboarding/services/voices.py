@@ -255,6 +255,16 @@ def samples_bundle(services: Services, partner: str, name: str) -> bytes:
     return buffer.getvalue()
 
 
+def store_bundle(services: Services, partner: str, name: str, data: bytes) -> str:
+    """Store a bundle too large to return inline and give a presigned link to it."""
+    record = services.voices.require(partner, name)
+    key = keys.bundle_key(partner, record.voice_id, uuid.uuid4().hex)
+    services.blobs.put_bytes(key, data, content_type="application/zip")
+    return services.blobs.presigned_get(
+        key, services.settings.presigned_url_ttl_seconds, filename=f"{record.voice_id}-samples.zip"
+    )
+
+
 def set_preferred_sample(services: Services, partner: str, name: str, index: int | None) -> VoiceRecord:
     record = services.voices.require(partner, name)
     if index is not None and record.sample(index) is None:

@@ -78,3 +78,12 @@ def adapter_key(owner: str, speaker_id: str, version: int) -> str:
 
 def adapter_evaluation_key(owner: str, speaker_id: str, version: int) -> str:
     return f"{speaker_prefix(owner, speaker_id)}adapters/v{version}/evaluation.opus"
+
+
+def staged_upload_key(partner: str, upload_id: str) -> str:
+    # Under uploads/: the bucket's lifecycle rule expires anything abandoned there.
+    return f"uploads/{partner}/{upload_id}"
+
+
+def bundle_key(partner: str, voice_id: str, bundle_id: str) -> str:
+    return f"{voice_prefix(partner, voice_id)}bundles/{bundle_id}.zip"

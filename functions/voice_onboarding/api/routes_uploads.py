@@ -1,0 +1,48 @@
+"""Presigned upload flow for files above the direct multipart limit."""
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from voice_onboarding.api.schemas import ErrorResponse
+from voice_onboarding.api.security import PartnerDep, ServicesDep
+from voice_onboarding.services import uploads
+
+router = APIRouter(
+    prefix="/api/uploads/{partner}",
+    tags=["uploads"],
+    responses={
+        401: {"model": ErrorResponse, "description": "Invalid API key"},
+        403: {"model": ErrorResponse, "description": "Access denied"},
+        413: {"model": ErrorResponse, "description": "File too large"},
+        422: {"model": ErrorResponse, "description": "Invalid input"},
+    },
+)
+
+
+class UploadRequest(BaseModel):
+    filename: str = Field(min_length=1, max_length=255)
+    size_bytes: int = Field(gt=0, description="Exact size of the file to upload")
+
+
+class UploadTicket(BaseModel):
+    upload_id: str
+    url: str = Field(description="POST the file here as multipart/form-data with `fields` first, then `file`")
+    fields: dict[str, Any]
+    expires_in: int
+    max_bytes: int
+
+
+@router.post(
+    "",
+    response_model=UploadTicket,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a presigned upload",
+    description=(
+        "For files above the direct upload limit: POST the file to `url` with `fields`, then create a voice "
+        "(`POST /api/voices/{partner}` with form field `upload_id`) or add a sample the same way."
+    ),
+)
+def create_upload(services: ServicesDep, partner: PartnerDep, request: UploadRequest) -> UploadTicket:
+    return UploadTicket.model_validate(uploads.create_upload(services, partner, request.size_bytes))
