@@ -1,0 +1,188 @@
+"""API load and cold-start figures.
+
+    python benchmarks/api_load.py [--seconds 5] [--concurrency 8]
+
+1. Loopback load: the real app on uvicorn, storage on an embedded moto server (as `make run`), driven by
+   concurrent httpx clients for list / get / upload-sample: requests/s, p50, p99.
+2. Cold start: import time of the API Lambda handler module in a fresh interpreter (`-X importtime`).
+3. In-process GET voice with storage replaced by in-memory objects: the app's own overhead, p50/p99.
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return p50 * 1000, p99 * 1000
+
+
+def import_time_ms() -> float:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import voice_onboarding.handlers.api"],
+        capture_output=True, text=True, check=True, env={**os.environ, "STATE_MACHINE_ARN": "arn:x"},
+    )  # fmt: skip
+    for line in result.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \| voice_onboarding\.handlers\.api$", line)
+        if match:
+            return int(match.group(1)) / 1000
+    raise RuntimeError("handler import not found in -X importtime output")
+
+
+def start_stack() -> tuple[str, str]:
+    from infra.local_stack import configure_environment
+    from infra.moto_atomic import make_moto_dynamodb_atomic
+    from moto.server import ThreadedMotoServer
+
+    make_moto_dynamodb_atomic()
+    moto_port, api_port = _free_port(), _free_port()
+    configure_environment(moto_port)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False).start()
+
+    import uvicorn
+    from infra.provisioning import provision
+
+    from voice_onboarding.api.app import create_app
+    from voice_onboarding.services.container import build_services
+
+    services = build_services()
+    provision(services.dynamodb, services.s3, services.settings.table_name, services.settings.bucket_name)
+    api_key, _ = services.api_keys.create("bench", ["bench"])
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=api_port, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{api_port}", api_key
+
+
+async def drive(base: str, api_key: str, seconds: float, concurrency: int, sample: bytes) -> None:
+    import httpx
+
+    headers = {"X-Api-Key": api_key}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+        for i in range(20):
+            await client.post("/api/voices/bench/empty", data={"name": f"voice-{i}"})
+        await client.post("/api/voices/bench/voice-0/samples", files={"file": ("s.wav", sample, "audio/wav")})
+
+        async def run(label: str, request) -> None:  # type: ignore[no-untyped-def]
+            latencies: list[float] = []
+            errors = 0
+            deadline = time.perf_counter() + seconds
+
+            async def worker(worker_id: int) -> None:
+                nonlocal errors
+                n = 0
+                while time.perf_counter() < deadline:
+                    started = time.perf_counter()
+                    response = await request(client, worker_id, n)
+                    latencies.append(time.perf_counter() - started)
+                    errors += response.status_code >= 400
+                    n += 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(w) for w in range(concurrency)))
+            elapsed = time.perf_counter() - started
+            p50, p99 = _percentiles(latencies)
+            print(
+                f"  {label:<16} {len(latencies) / elapsed:8.1f} req/s   p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
+                f"   ({len(latencies)} requests, {errors} errors)"
+            )
+
+        await run("list voices", lambda c, w, n: c.get("/api/voices/bench"))
+        await run("get voice", lambda c, w, n: c.get(f"/api/voices/bench/voice-{(w + n) % 20}"))
+        await run(
+            "upload sample",
+            lambda c, w, n: c.post(
+                f"/api/voices/bench/voice-{1 + w % 19}/samples", files={"file": ("s.wav", sample, "audio/wav")}
+            ),
+        )
+
+
+def in_process_get_voice(iterations: int = 2000) -> tuple[float, float]:
+    """GET voice through the ASGI app with storage replaced by in-memory objects."""
+    from fastapi.testclient import TestClient
+
+    from voice_onboarding.api.app import create_app
+    from voice_onboarding.domain.voice import SampleRecord, VoiceRecord
+    from voice_onboarding.services.container import Services
+    from voice_onboarding.settings import Settings
+    from voice_onboarding.storage.api_keys_repo import ApiKeyRecord
+
+    record = VoiceRecord(
+        partner="bench", name="v", voice_id="x", created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z",
+        samples=[SampleRecord(index=i, duration=15.0, source_timestamp="00:15") for i in range(1, 26)],
+    )  # fmt: skip
+    key = ApiKeyRecord(key_id="bench", name="bench", partners=["bench"], created_at="2026-01-01T00:00:00Z")
+
+    class InMemoryVoices:
+        def require(self, partner: str, name: str) -> VoiceRecord:
+            return record
+
+    class InMemoryKeys:
+        def lookup(self, api_key: str) -> ApiKeyRecord:
+            return key
+
+    services = Services(
+        settings=Settings(), dynamodb=None, s3=None, voices=InMemoryVoices(), api_keys=InMemoryKeys(),  # type: ignore[arg-type]
+        blobs=None, dispatcher=None, speakers=None,  # type: ignore[arg-type]
+    )  # fmt: skip
+    client = TestClient(create_app(services), headers={"X-Api-Key": "k"})
+    latencies = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        response = client.get("/api/voices/bench/v")
+        latencies.append(time.perf_counter() - started)
+        assert response.status_code == 200
+    return _percentiles(latencies[100:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration per route")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    from voice_onboarding.observability import logger
+
+    logger.setLevel("ERROR")  # one log line per request would dominate the figures
+    imports = [import_time_ms() for _ in range(3)]
+    print(f"API handler import (cold start): min {min(imports):.0f} ms, median {statistics.median(imports):.0f} ms")
+    p50, p99 = in_process_get_voice()
+    print(f"In-process GET voice, storage excluded: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+
+    from tests import audio_factory
+
+    with tempfile.TemporaryDirectory() as workdir:
+        sample = audio_factory.tone(Path(workdir) / "s.wav", 3.0).read_bytes()
+    base, api_key = start_stack()
+    print(f"Loopback load ({args.concurrency} clients, {args.seconds:g} s per route, moto storage):")
+    asyncio.run(drive(base, api_key, args.seconds, args.concurrency, sample))
+
+
+if __name__ == "__main__":
+    main()
