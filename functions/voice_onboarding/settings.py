@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     # Name/ARN of the secret holding the RunPod API key; the key itself is never in the env when deployed.
     runpod_api_key_secret: str | None = Field(default=None, validation_alias="RUNPOD_API_KEY_SECRET")
     runpod_api_key: str | None = Field(default=None, validation_alias="RUNPOD_API_KEY")
+    runpod_base_url: str = Field(default="https://api.runpod.ai/v2", validation_alias="RUNPOD_BASE_URL")
+    # Seconds between two GPU status polls (the state machine's Wait; the template passes the same value).
+    gpu_poll_interval_seconds: int = Field(default=10, ge=1, validation_alias="GPU_POLL_INTERVAL_SECONDS")
+    # Local runner only: multiplies every Wait and Retry delay (0 = no waiting, for tests).
+    local_wait_scale: float = Field(default=1.0, ge=0, validation_alias="LOCAL_WAIT_SCALE")
 
     default_tts_type: str = Field(default="kyutai", validation_alias="DEFAULT_TTS_TYPE")
     # Lambda's synchronous payload limit is 6 MB; multipart bodies above this are refused with 413.

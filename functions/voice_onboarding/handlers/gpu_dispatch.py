@@ -1,0 +1,37 @@
+"""Lambdas of the state machine's GPU loop: `submit` (POST /run), `poll` (GET /status), `finalize`."""
+
+from typing import Any
+
+from voice_onboarding.observability import logger, tracer
+from voice_onboarding.pipeline.context import gpu_client, pipeline_services
+from voice_onboarding.pipeline.jobs import PipelineJob
+from voice_onboarding.services.gpu_jobs import runs
+
+
+def _job(event: dict[str, Any]) -> PipelineJob:
+    job = PipelineJob.model_validate(event["job"])
+    logger.append_keys(job_id=job.job_id, kind=job.kind.value, stage=event.get("stage"))
+    return job
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # the input holds presigned URLs
+def submit(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    job = _job(event)
+    services = pipeline_services()
+    return runs.submit(services, gpu_client(services), job, event["stage"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    job = _job(event)
+    services = pipeline_services()
+    return runs.poll(services, gpu_client(services), job, event["stage"], event["gpu"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    job = _job(event)
+    return runs.finalize(pipeline_services(), job, event["stage"], event["gpu"])

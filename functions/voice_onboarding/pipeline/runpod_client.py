@@ -1,0 +1,194 @@
+"""GPU job clients: RunPod serverless over HTTP when deployed, the worker's handler in-process locally.
+
+Both expose run(input) / status(run_id) / cancel(run_id) -> RunStatus with RunPod's status values.
+"""
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+import httpx
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ConfigDict
+
+from voice_onboarding.settings import Settings
+
+logger = Logger(service="voice-onboarding", child=True)
+
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class GpuServiceError(Exception):
+    """RunPod could not be reached or answered 429/5xx after retries: transient, the state machine retries."""
+
+
+class GpuRequestRejected(Exception):
+    """RunPod refused the request (4xx other than 429): not transient (bad key, unknown endpoint or job)."""
+
+
+class RunStatus(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status: str
+    output: Any = None
+    error: Any = None
+
+
+class GpuClient(Protocol):
+    def run(self, job_input: dict[str, Any]) -> RunStatus: ...
+
+    def status(self, run_id: str) -> RunStatus: ...
+
+    def cancel(self, run_id: str) -> RunStatus: ...
+
+
+class RunPodHttpClient:
+    """`POST /run`, `GET /status/{id}`, `POST /cancel/{id}` of a RunPod serverless endpoint."""
+
+    def __init__(
+        self,
+        endpoint_id: str,
+        api_key: str,
+        base_url: str = "https://api.runpod.ai/v2",
+        timeout: float = 20.0,
+        max_attempts: int = 3,
+        backoff_seconds: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/{endpoint_id}",
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            transport=transport,
+        )
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.sleep = sleep
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> RunStatus:
+        last = ""
+        for attempt in range(self.max_attempts):
+            if attempt:
+                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+            try:
+                response = self._http.request(method, path, json=body)
+            except httpx.TransportError as error:
+                last = f"{type(error).__name__}"
+                continue
+            if response.status_code in _RETRY_STATUSES:
+                last = f"HTTP {response.status_code}"
+                continue
+            if response.status_code >= 400:
+                # Never log the request body: it holds presigned URLs (credentials).
+                raise GpuRequestRejected(f"RunPod {method} {path.split('/')[1]} -> HTTP {response.status_code}")
+            return RunStatus.model_validate(response.json())
+        raise GpuServiceError(f"RunPod {method} {path.split('/')[1]} failed after {self.max_attempts} attempts: {last}")
+
+    def run(self, job_input: dict[str, Any]) -> RunStatus:
+        return self._request("POST", "/run", {"input": job_input})
+
+    def status(self, run_id: str) -> RunStatus:
+        return self._request("GET", f"/status/{run_id}")
+
+    def cancel(self, run_id: str) -> RunStatus:
+        return self._request("POST", f"/cancel/{run_id}")
+
+
+WorkerHandler = Callable[[dict[str, Any]], Any]
+
+
+def _real_worker_handler(job: dict[str, Any]) -> Any:
+    # Imported on first use: the Lambda package does not ship the worker (or torch).
+    from gpu_worker.handler import handler
+
+    return handler(job)
+
+
+class _Run:
+    def __init__(self) -> None:
+        self.future: Future[Any] | None = None
+        self.started = threading.Event()
+        self.cancelled = False
+
+
+class InProcessGpuClient:
+    """Local mode: the worker's `handler({"id", "input"})` on a background thread, reported with
+    RunPod's statuses so the state machine's poll loop runs unchanged. Runs live in the class (one
+    "endpoint" per process), since submit and poll are separate handler invocations."""
+
+    _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu-worker")
+    _runs: dict[str, _Run] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, worker: WorkerHandler = _real_worker_handler) -> None:
+        self.worker = worker
+
+    def run(self, job_input: dict[str, Any]) -> RunStatus:
+        run_id = f"local-{uuid.uuid4().hex}"
+        run = _Run()
+
+        def execute() -> Any:
+            run.started.set()
+            if run.cancelled:
+                return None
+            return self.worker({"id": run_id, "input": job_input})
+
+        with self._lock:
+            self._runs[run_id] = run
+            run.future = self._executor.submit(execute)
+        return RunStatus(id=run_id, status="IN_QUEUE")
+
+    def status(self, run_id: str) -> RunStatus:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise GpuRequestRejected(f"unknown local GPU run {run_id}")
+        if run.cancelled:
+            return RunStatus(id=run_id, status="CANCELLED")
+        if run.future is None or not run.future.done():
+            return RunStatus(id=run_id, status="IN_PROGRESS" if run.started.is_set() else "IN_QUEUE")
+        error = run.future.exception()
+        if error is not None:
+            # RunPod reports a raising handler as FAILED with the error text.
+            return RunStatus(id=run_id, status="FAILED", error=f"{type(error).__name__}: {error}")
+        output = run.future.result()
+        if isinstance(output, dict) and output.get("error"):
+            return RunStatus(id=run_id, status="FAILED", error=output["error"])
+        return RunStatus(id=run_id, status="COMPLETED", output=output)
+
+    def cancel(self, run_id: str) -> RunStatus:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise GpuRequestRejected(f"unknown local GPU run {run_id}")
+        # A running thread cannot be stopped; like RunPod, the run is reported CANCELLED at once.
+        run.cancelled = True
+        if run.future is not None:
+            run.future.cancel()
+        return RunStatus(id=run_id, status="CANCELLED")
+
+
+def resolve_api_key(settings: Settings) -> str:
+    """The RunPod key: from Secrets Manager (or SSM for a /path or ssm ARN) when RUNPOD_API_KEY_SECRET
+    is set, else RUNPOD_API_KEY. Cached by powertools for 5 minutes across warm invocations."""
+    secret = settings.runpod_api_key_secret
+    if secret:
+        from aws_lambda_powertools.utilities import parameters
+
+        if secret.startswith("/") or secret.startswith("arn:aws:ssm:"):
+            name = secret.split(":parameter", 1)[-1] if secret.startswith("arn:") else secret
+            return str(parameters.get_parameter(name, decrypt=True, max_age=300))
+        return str(parameters.get_secret(secret, max_age=300))
+    if settings.runpod_api_key:
+        return settings.runpod_api_key
+    raise GpuRequestRejected("RUNPOD_API_KEY_SECRET or RUNPOD_API_KEY must be set with RUNPOD_ENDPOINT_ID")
+
+
+def make_gpu_client(settings: Settings) -> GpuClient:
+    if settings.runpod_endpoint_id:
+        return RunPodHttpClient(settings.runpod_endpoint_id, resolve_api_key(settings), settings.runpod_base_url)
+    return InProcessGpuClient()

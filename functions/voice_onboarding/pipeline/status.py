@@ -1,0 +1,128 @@
+"""Status transitions made by the state machine itself: start embedding after a split, mark a job failed."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from voice_onboarding.domain.errors import DomainError
+from voice_onboarding.domain.voice import JobStatus, utc_now_iso
+from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
+from voice_onboarding.services import gpu_jobs
+from voice_onboarding.services.container import Services
+from voice_onboarding.storage.dynamo import serialize
+
+logger = Logger(service="voice-onboarding", child=True)
+
+MAX_REASON_CHARS = 300
+# Errors whose message is written for users; anything else is prefixed with its type so an operator
+# can tell an unexpected crash (KeyError: 'x') from a domain failure.
+_USER_FACING_ERRORS = {"SplitError", "GpuJobFailed", "GpuJobError", "GpuServiceError", "InvalidAudio"}
+_VOICE_KINDS = {JobKind.SPLIT_AND_EMBED, JobKind.SPLIT, JobKind.EMBED}
+
+
+def failure_reason(error: dict[str, Any] | None) -> str:
+    """A one-line reason from a Catch's {"Error", "Cause"}: the Lambda error JSON's message, or the
+    plain cause; never a stack trace; at most MAX_REASON_CHARS."""
+    error = error or {}
+    name = str(error.get("Error") or "")
+    cause = error.get("Cause")
+    message = ""
+    if isinstance(cause, str) and cause.strip():
+        try:
+            parsed = json.loads(cause)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            message = str(parsed.get("errorMessage") or parsed.get("error_message") or "")
+            name = str(parsed.get("errorType") or name)
+        else:
+            message = cause
+    if name == "States.Timeout":
+        message = message or "a pipeline step timed out"
+        message = f"Timed out: {message}"
+    elif name and name not in _USER_FACING_ERRORS and not name.startswith("States.") and message:
+        message = f"{name}: {message}"
+    message = message or (f"Pipeline failed ({name})" if name else "Pipeline failed")
+    # First line only: tracebacks and multi-line dumps stay in the logs.
+    first_line = " ".join(message.strip().splitlines()[0].split()) if message.strip() else "Pipeline failed"
+    return first_line if len(first_line) <= MAX_REASON_CHARS else first_line[: MAX_REASON_CHARS - 1] + "…"
+
+
+def _voice_condition(job: PipelineJob, stage: str) -> tuple[str, dict[str, Any]]:
+    """Write only to the voice this job was started for (not a re-created namesake) while its stage runs."""
+    return (
+        f"attribute_exists(PK) AND voice_id = :voice_id AND {stage}_status = :in_progress",
+        {":voice_id": serialize(job.voice_id), ":in_progress": serialize(JobStatus.IN_PROGRESS.value)},
+    )
+
+
+def update_voice_stage(services: Services, job: PipelineJob, stage: str, fields: dict[str, Any]) -> bool:
+    """Conditional update of a running stage; False (logged) if the voice is gone or the stage no
+    longer runs (deleted, or failed by the sweeper)."""
+    condition, values = _voice_condition(job, stage)
+    try:
+        services.voices.update(job.partner, job.name, fields, condition=condition, condition_values=values)
+    except DomainError as error:
+        logger.warning("voice stage not updated", extra={"job_id": job.job_id, "stage": stage, "reason": error.detail})
+        return False
+    return True
+
+
+def start_embedding(services: Services, job: PipelineJob) -> dict[str, Any]:
+    """After a split: embedding -> in_progress with a conditional write. Not started (and no error) if
+    the voice is gone or busy; failed with a reason if the split left no samples."""
+    voice = services.voices.get(job.partner, job.name)
+    if voice is None or voice.voice_id != job.voice_id:
+        return {"started": False, "reason": "voice no longer exists"}
+    if not voice.samples:
+        try:
+            services.voices.update_unlocked(
+                job.partner,
+                job.name,
+                {"embedding_status": JobStatus.FAILED.value, "embedding_error": "Splitting produced no samples"},
+            )
+        except DomainError:
+            pass  # busy or gone: another job owns the voice now
+        return {"started": False, "reason": "no samples"}
+    progress = {"job": "embedding", "step": "queued", "job_id": job.job_id, "updated_at": utc_now_iso()}
+    try:
+        services.voices.start_job(job.partner, job.name, "embedding", extra={"progress": progress})
+    except DomainError as error:
+        # Someone started another job on the voice between the split and now: theirs wins.
+        logger.info("embedding not started", extra={"job_id": job.job_id, "reason": error.detail})
+        return {"started": False, "reason": error.detail}
+    return {"started": True}
+
+
+def voice_stage(services: Services, job: PipelineJob) -> str | None:
+    """Which voice stage a failed voice job was running: the one still in_progress."""
+    if job.kind == JobKind.EMBED:
+        return "embedding"
+    voice = services.voices.get(job.partner, job.name)
+    if voice is None or voice.voice_id != job.voice_id:
+        return None
+    if voice.embedding_status == JobStatus.IN_PROGRESS and job.kind == JobKind.SPLIT_AND_EMBED:
+        return "embedding"
+    return "splitting"
+
+
+def fail_job(services: Services, job: PipelineJob, error: dict[str, Any] | None) -> str:
+    """Mark the job's running stage failed with a clear reason; returns the reason. Conditional on the
+    stage still being in_progress, so it never clobbers a finished or newer job, and never raises
+    for a voice/speaker that no longer exists."""
+    reason = failure_reason(error)
+    if job.kind not in _VOICE_KINDS:
+        gpu_jobs.get_kind(job.kind.value).apply_failure(services, job, reason)
+        return reason
+    stage = voice_stage(services, job)
+    if stage == "embedding":
+        gpu_jobs.get_kind("embed").apply_failure(services, job, reason)
+    elif stage == "splitting":
+        update_voice_stage(
+            services,
+            job,
+            "splitting",
+            {"splitting_status": JobStatus.FAILED.value, "splitting_error": reason, "progress": None},
+        )
+    return reason
