@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from voice_onboarding.audio.ffmpeg import ffmpeg_exe
@@ -57,3 +58,55 @@ def concat(path: Path, parts: list[Path]) -> Path:
         check=True,
     )  # fmt: skip
     return path
+
+
+# --- recordings with known pauses ---------------------------------------------------------------
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "She sells sea shells by the sea shore every summer morning.",
+    "A journey of a thousand miles begins with a single step forward.",
+    "Peter Piper picked a peck of pickled peppers for his sister.",
+]
+
+
+@dataclass
+class KnownRecording:
+    path: Path
+    pauses: list[tuple[float, float]]  # (start, end) seconds of every inserted silence
+    duration: float
+
+
+def _duration(path: Path) -> float:
+    from voice_onboarding.audio.ffmpeg import _DURATION_RE, _hms
+
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    match = _DURATION_RE.search(out)
+    assert match
+    return _hms(match)
+
+
+def _trimmed(source: Path, target: Path) -> Path:
+    """espeak pads its output with silence; trim it so the inserted pauses are the only pauses."""
+    edge = "silenceremove=start_periods=1:start_threshold=-45dB:start_silence=0.02"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-af", f"{edge},areverse,{edge},areverse", str(target)],
+        check=True,
+    )
+    return target
+
+
+def build_recording(folder: Path, count: int, pause_for) -> KnownRecording:  # type: ignore[no-untyped-def]
+    folder.mkdir(parents=True, exist_ok=True)
+    parts: list[Path] = []
+    pauses: list[tuple[float, float]] = []
+    clock = 0.0
+    for i in range(count):
+        sentence = _trimmed(speech(folder / f"raw{i}.wav", SENTENCES[i % len(SENTENCES)]), folder / f"s{i}.wav")
+        parts.append(sentence)
+        clock += _duration(sentence)
+        gap = pause_for(i)
+        parts.append(silence(folder / f"p{i}.wav", gap))
+        pauses.append((clock, clock + gap))
+        clock += gap
+    path = concat(folder / "recording.wav", parts)
+    return KnownRecording(path=path, pauses=pauses, duration=clock)

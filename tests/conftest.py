@@ -132,3 +132,9 @@ def all_voice_items(services: Services) -> Any:
         return items
 
     return _items
+
+
+@pytest.fixture(scope="session")
+def speech_recording(tmp_path_factory: pytest.TempPathFactory) -> audio_factory.KnownRecording:
+    """~55 s of espeak-ng speech: 12 sentences separated by known pauses of 0.5 s and 1.0 s."""
+    return audio_factory.build_recording(tmp_path_factory.mktemp("speech"), 12, lambda i: 1.0 if i % 3 == 2 else 0.5)
