@@ -38,6 +38,9 @@ def failure_reason(error: dict[str, Any] | None) -> str:
             name = str(parsed.get("errorType") or name)
         else:
             message = cause
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Traceback (most recent call last)"):
+        message = lines[-1]  # a raw traceback: its last line is the exception itself
     if name == "States.Timeout":
         message = message or "a pipeline step timed out"
         message = f"Timed out: {message}"
@@ -112,12 +115,13 @@ def fail_job(services: Services, job: PipelineJob, error: dict[str, Any] | None)
     stage still being in_progress, so it never clobbers a finished or newer job, and never raises
     for a voice/speaker that no longer exists."""
     reason = failure_reason(error)
-    if job.kind not in _VOICE_KINDS:
-        gpu_jobs.get_kind(job.kind.value).apply_failure(services, job, reason)
-        return reason
-    stage = voice_stage(services, job)
-    if stage == "embedding":
-        gpu_jobs.get_kind("embed").apply_failure(services, job, reason)
+    stage = job.kind.value if job.kind not in _VOICE_KINDS else voice_stage(services, job)
+    if stage in ("embedding", "clone", "train_lora"):
+        try:
+            gpu_jobs.get_kind("embed" if stage == "embedding" else stage).apply_failure(services, job, reason)
+        except DomainError as gone:
+            # Deleted between the kind's read and its write (VoiceNotFound / SpeakerNotFound).
+            logger.warning("failed job's owner is gone", extra={"job_id": job.job_id, "reason": gone.detail})
     elif stage == "splitting":
         update_voice_stage(
             services,
