@@ -46,7 +46,7 @@ def _fail(job: PipelineJob, error: dict[str, Any]) -> dict[str, Any]:
         ({"Error": "States.Timeout", "Cause": None}, "Timed out: a pipeline step timed out"),
         (
             {"Error": "Lambda.Unknown", "Cause": "Traceback (most recent call last):\n  File x\nBoom"},
-            ("Traceback (most recent call last):"),
+            "Lambda.Unknown: Boom",
         ),
         ({"Error": "GpuJobFailed", "Cause": None}, "Pipeline failed (GpuJobFailed)"),
         (None, "Pipeline failed"),
