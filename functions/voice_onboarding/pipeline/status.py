@@ -98,16 +98,21 @@ def start_embedding(services: Services, job: PipelineJob) -> dict[str, Any]:
     return {"started": True}
 
 
+_STAGES_OF_KIND = {
+    JobKind.SPLIT_AND_EMBED: ("splitting", "embedding"),
+    JobKind.SPLIT: ("splitting",),
+    JobKind.EMBED: ("embedding",),
+}
+
+
 def voice_stage(services: Services, job: PipelineJob) -> str | None:
-    """Which voice stage a failed voice job was running: the one still in_progress."""
-    if job.kind == JobKind.EMBED:
-        return "embedding"
+    """Which voice stage a failed voice job was running: the one of its stages still in_progress
+    (None if the voice is gone or none runs any more, e.g. failed already)."""
     voice = services.voices.get(job.partner, job.name)
     if voice is None or voice.voice_id != job.voice_id:
         return None
-    if voice.embedding_status == JobStatus.IN_PROGRESS and job.kind == JobKind.SPLIT_AND_EMBED:
-        return "embedding"
-    return "splitting"
+    running = [s for s in _STAGES_OF_KIND[job.kind] if getattr(voice, f"{s}_status") == JobStatus.IN_PROGRESS]
+    return running[0] if running else None
 
 
 def fail_job(services: Services, job: PipelineJob, error: dict[str, Any] | None) -> str:

@@ -1,0 +1,77 @@
+"""Upload -> split -> embed -> completed, through the API, the real ASL, the real split handler and the
+real GPU worker (resemblyzer on CPU) in-process. Presigned S3 URLs are served from moto through respx."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from fastapi.testclient import TestClient
+
+from tests.audio_factory import KnownRecording, espeak_available
+from tests.pipeline.helpers import key_of
+from voice_onboarding.api.app import create_app
+from voice_onboarding.pipeline.local_runner import LocalDispatcher
+from voice_onboarding.services.container import Services
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def s3_over_http(pipeline: Services) -> Iterator[None]:
+    """What the worker's httpx GET/PUT on a presigned URL would do against S3, done on moto."""
+    bucket = pipeline.blobs.bucket
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        key = key_of(str(request.url), bucket)
+        if request.method == "PUT":
+            pipeline.blobs.put_bytes(key, request.content, request.headers.get("content-type", ""))
+            return httpx.Response(200)
+        data = pipeline.blobs.get_bytes(key)
+        return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
+
+    with respx.mock(assert_all_called=False) as router:
+        router.route(host__regex=r"s3\.amazonaws\.com$").mock(side_effect=serve)
+        yield
+
+
+@pytest.fixture
+def local_api(pipeline: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, LocalDispatcher]]:
+    pytest.importorskip("resemblyzer")
+    if not espeak_available():
+        pytest.skip("espeak-ng not installed")
+    from voice_onboarding.handlers import split
+
+    monkeypatch.setattr(split, "_services", pipeline)  # the split handler caches its own services
+    dispatcher = LocalDispatcher(pipeline.settings)
+    pipeline.dispatcher = dispatcher
+    key, _ = pipeline.api_keys.create("e2e", ["my-partner"])
+    yield TestClient(create_app(pipeline), headers={"X-Api-Key": key}), dispatcher
+
+
+def test_upload_splits_then_embeds_with_scores(
+    local_api: tuple[TestClient, LocalDispatcher], s3_over_http: None, speech_recording: KnownRecording
+) -> None:
+    client, dispatcher = local_api
+    with speech_recording.path.open("rb") as fh:
+        created = client.post(
+            "/api/voices/my-partner", data={"name": "speaker-1"}, files={"file": ("recording.wav", fh, "audio/wav")}
+        )
+    assert created.status_code in (200, 201), created.text
+    dispatcher.wait_idle()
+
+    voice: dict[str, Any] = client.get("/api/voices/my-partner/speaker-1").json()
+    assert voice["status"] == {"splitting": "completed", "embedding": "completed"}, voice["status_reasons"]
+    assert voice["progress"] is None
+    indices = {s["index"] for s in voice["samples"]}
+    assert len(indices) >= 2
+    info = voice["embedding_info"]
+    assert info["tts_type"] == "resemblyzer" and info["last_update_status"] == "success"
+    assert {s["sample_index"] for s in info["sample_scores"]} == indices
+    scores = [s["score"] for s in info["sample_scores"]]
+    assert scores == sorted(scores, reverse=True)
+    assert voice["preferred_sample_index"] == info["sample_scores"][0]["sample_index"]
+    assert voice["embedding_type"] == "resemblyzer" and voice["embedding_zip_url"]
+    zip_key = key_of(voice["embedding_zip_url"], "voice-onboarding-test")
+    assert zip_key.endswith("/embeddings/resemblyzer.zip") and dispatcher.results
