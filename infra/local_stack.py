@@ -33,6 +33,9 @@ def configure_environment(moto_port: int) -> None:
     os.environ.setdefault("DEFAULT_TTS_TYPE", "resemblyzer")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "voice-onboarding")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "VoiceOnboardingLocal")
+    # The pipeline's GPU poll Wait (10 s on AWS) shortened for a laptop: 2 s between polls.
+    os.environ.setdefault("LOCAL_WAIT_SCALE", "0.2")
 
 
 def snapshot(services: Any, data_dir: Path) -> None:

@@ -98,6 +98,10 @@ def invoke_task(resource: str, parameters: Any, timeout: float | None) -> Any:
         result = handler(payload, LocalLambdaContext(function, timeout))
     except Exception as error:
         raise lambda_error(error) from error
+    finally:
+        # One process hosts every "Lambda" locally: keep this task's context keys (function_name,
+        # job_id) out of the API's log lines that follow.
+        logger.clear_state()
     return {"StatusCode": 200, "Payload": json.loads(json.dumps(result))}
 
 
