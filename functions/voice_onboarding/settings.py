@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # Downloads above this are answered with a redirect to a presigned S3 URL (API Gateway caps at 6 MB).
     max_inline_download_bytes: int = Field(default=5_000_000, validation_alias="MAX_INLINE_DOWNLOAD_BYTES")
     presigned_url_ttl_seconds: int = Field(default=3600, validation_alias="PRESIGNED_URL_TTL_SECONDS")
+    # Sweeper: a job in_progress with no write to its voice/speaker (progress included) for this long is
+    # failed. GPU polls write progress every poll, so this only needs to outlast the longest silent step
+    # (a 15-minute split Lambda) plus the state machine's own task timeouts.
+    sweeper_stale_after_seconds: int = Field(default=3600, ge=60, validation_alias="SWEEPER_STALE_AFTER_SECONDS")
 
 
 @lru_cache(maxsize=1)

@@ -23,15 +23,19 @@ router = APIRouter(
 
 class UploadRequest(BaseModel):
     filename: str = Field(min_length=1, max_length=255)
-    size_bytes: int = Field(gt=0, description="Exact size of the file to upload")
+    content_type: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$", max_length=127, examples=["audio/wav"]
+    )
+    size_bytes: int = Field(gt=0, description="Exact size of the file to upload (at most `max_bytes`)")
 
 
 class UploadTicket(BaseModel):
     upload_id: str
     url: str = Field(description="POST the file here as multipart/form-data with `fields` first, then `file`")
     fields: dict[str, Any]
-    expires_in: int
-    max_bytes: int
+    expires_in: int = Field(description="Seconds the presigned POST stays valid")
+    expires_at: int = Field(description="Unix time the presigned POST expires")
+    max_bytes: int = Field(description="S3 refuses bodies above this size")
 
 
 @router.post(
@@ -45,4 +49,5 @@ class UploadTicket(BaseModel):
     ),
 )
 def create_upload(services: ServicesDep, partner: PartnerDep, request: UploadRequest) -> UploadTicket:
-    return UploadTicket.model_validate(uploads.create_upload(services, partner, request.size_bytes))
+    ticket = uploads.create_upload(services, partner, request.filename, request.size_bytes, request.content_type)
+    return UploadTicket.model_validate(ticket)

@@ -1,5 +1,6 @@
 """HTTP routes of voices-api.txt. Thin: parse, authorize, call services.voices, shape the response."""
 
+import tempfile
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
@@ -65,12 +66,14 @@ def create_voice(
 ) -> VoiceDetails:
     if upload_id:
         voices.validate_voice_name(name)
-        with uploads.staged_upload(services, partner, upload_id) as path:
-            record = voices.create_voice(services, partner, name, path, None, creator_name, creator_email)
+        with uploads.staged_upload(services, partner, upload_id) as staged:
+            record = voices.create_voice(
+                services, partner, name, staged.path, staged.filename, creator_name, creator_email
+            )
     elif file is None or (file.size == 0 and not file.filename):
         record = voices.create_voice(services, partner, name, creator_name=creator_name, creator_email=creator_email)
     else:
-        with spooled_upload(file, services.settings.max_direct_upload_bytes) as path:
+        with spooled_upload(file, services.settings.max_direct_upload_bytes, uploads.endpoint(partner)) as path:
             record = voices.create_voice(services, partner, name, path, file.filename, creator_name, creator_email)
     return voices.to_details(services, record)
 
@@ -131,10 +134,10 @@ def upload_sample(
 ) -> SampleUploaded:
     services.voices.require(partner, voice)  # 404 before reading a byte of audio
     if upload_id:
-        with uploads.staged_upload(services, partner, upload_id) as path:
-            sample = voices.add_sample(services, partner, voice, path)
+        with uploads.staged_upload(services, partner, upload_id) as staged:
+            sample = voices.add_sample(services, partner, voice, staged.path)
     elif file is not None:
-        with spooled_upload(file, services.settings.max_direct_upload_bytes) as path:
+        with spooled_upload(file, services.settings.max_direct_upload_bytes, uploads.endpoint(partner)) as path:
             sample = voices.add_sample(services, partner, voice, path)
     else:
         raise InvalidRequest("Send the audio as `file` or name a presigned `upload_id`")
@@ -169,11 +172,16 @@ def delete_sample(services: ServicesDep, partner: PartnerDep, voice: VoiceName, 
     },
 )
 def samples_bundle(services: ServicesDep, partner: PartnerDep, voice: VoiceName) -> Response:
-    data = voices.samples_bundle(services, partner, voice)
-    if len(data) > services.settings.max_inline_download_bytes:
-        # Beyond API Gateway's response limit: park it in S3 and redirect to a presigned URL.
-        url = voices.store_bundle(services, partner, voice, data)
-        return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    limit = services.settings.max_inline_download_bytes
+    with tempfile.SpooledTemporaryFile(max_size=limit) as spool:
+        record = voices.write_samples_bundle(services, partner, voice, spool)
+        size = spool.tell()
+        spool.seek(0)
+        if size > limit:
+            # Beyond API Gateway's response limit: park it in S3 and redirect to a presigned URL.
+            url = voices.store_bundle(services, record, spool)
+            return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+        data = spool.read()
     return Response(
         data,
         media_type="application/zip",

@@ -12,10 +12,11 @@ from voice_onboarding.domain.errors import InvalidAudio, PayloadTooLarge
 
 
 @contextmanager
-def spooled_upload(upload: UploadFile, max_bytes: int) -> Iterator[Path]:
-    """Yield the upload as a file on disk; refuse empty files and files above the direct cap."""
+def spooled_upload(upload: UploadFile, max_bytes: int, presigned_endpoint: str | None = None) -> Iterator[Path]:
+    """Yield the upload as a file on disk; refuse empty files and files above the direct cap (413,
+    naming `presigned_endpoint` when the route also takes an `upload_id`)."""
     if upload.size is not None and upload.size > max_bytes:
-        raise PayloadTooLarge(_too_large_detail(max_bytes))
+        raise PayloadTooLarge(_too_large_detail(max_bytes, presigned_endpoint))
     suffix = Path(upload.filename or "").suffix[:10]
     with tempfile.TemporaryDirectory() as workdir:
         target = Path(workdir) / f"upload{suffix}"
@@ -26,12 +27,12 @@ def spooled_upload(upload: UploadFile, max_bytes: int) -> Iterator[Path]:
         if size == 0:
             raise InvalidAudio("Uploaded file is empty")
         if size > max_bytes:
-            raise PayloadTooLarge(_too_large_detail(max_bytes))
+            raise PayloadTooLarge(_too_large_detail(max_bytes, presigned_endpoint))
         yield target
 
 
-def _too_large_detail(max_bytes: int) -> str:
-    return (
-        f"File exceeds the {max_bytes // 1_000_000} MB direct upload limit; "
-        "use the presigned upload flow (POST /api/uploads/{partner}, then pass upload_id) for larger files"
-    )
+def _too_large_detail(max_bytes: int, presigned_endpoint: str | None) -> str:
+    detail = f"File exceeds the {max_bytes // 1_000_000} MB direct upload limit"
+    if presigned_endpoint:
+        detail += f"; for larger files POST {presigned_endpoint} for a presigned upload, then send its upload_id"
+    return detail

@@ -1,11 +1,12 @@
-"""Scheduled Lambda: fail jobs stuck in_progress past their deadline."""
+"""Scheduled Lambda: fail jobs stuck in_progress past their deadline, and finish interrupted
+S3 cleanups (cleanup markers; see services/cleanup.py)."""
 
-import os
 from typing import Any
 
 from voice_onboarding.observability import MetricUnit, logger, metrics, tracer
+from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services, build_services
-from voice_onboarding.services.sweeper import DEFAULT_STALE_AFTER_SECONDS, sweep
+from voice_onboarding.services.sweeper import sweep
 
 _services: Services | None = None
 
@@ -16,7 +17,8 @@ _services: Services | None = None
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _services
     _services = _services or build_services()
-    stale_after = float(os.environ.get("SWEEPER_STALE_AFTER_SECONDS", DEFAULT_STALE_AFTER_SECONDS))
-    failed = sweep(_services, stale_after)
+    failed = sweep(_services)
+    cleaned = cleanup.drain(_services)
     metrics.add_metric(name="StuckJobsFailed", unit=MetricUnit.Count, value=len(failed))
-    return {"failed": failed}
+    metrics.add_metric(name="OrphanedObjectsCleaned", unit=MetricUnit.Count, value=len(cleaned))
+    return {"failed": failed, "cleaned": cleaned}

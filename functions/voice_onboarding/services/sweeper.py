@@ -8,27 +8,55 @@ from botocore.exceptions import ClientError
 
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.observability import logger
+from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, update_expression
 
-# Longer than the state machine's own task timeouts, so the sweeper only catches what they missed.
-DEFAULT_STALE_AFTER_SECONDS = 3 * 3600
 TIMED_OUT_REASON = "Timed out: no progress for {minutes} minutes"
 
 _JOB_FIELDS = {"voice": ("splitting", "embedding"), "speaker": ("clone", "training")}
+# GPU jobs have their own deadline (the poll cancels a run past it, queue time included), and a kind
+# may not write progress while it runs: never fail one before that deadline plus a margin.
+_GPU_STAGE = {"embedding": "embed", "clone": "clone", "training": "train_lora"}
+_DEADLINE_MARGIN_SECONDS = 15 * 60
 
 
-def _last_activity(item: dict[str, Any]) -> float:
-    stamps = [item.get("updated_at"), (item.get("progress") or {}).get("updated_at")]
-    parsed = [datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() for s in stamps if s]
-    return max(parsed, default=0.0)
+def stale_after(job: str, configured: float) -> float:
+    stage = _GPU_STAGE.get(job)
+    if stage is None:
+        return configured
+    try:
+        deadline = gpu_jobs.timeout_seconds(stage)
+    except gpu_jobs.GpuJobError:
+        deadline = gpu_jobs.DEFAULT_TIMEOUTS.get(stage, 0)
+    return max(configured, deadline + _DEADLINE_MARGIN_SECONDS)
 
 
-def sweep(services: Services, stale_after_seconds: float = DEFAULT_STALE_AFTER_SECONDS) -> list[str]:
+def _epoch(stamp: Any) -> float | None:
+    """ISO-8601 (with Z, an offset, or naive = UTC) to epoch seconds; None when unreadable, so one
+    odd value written by another component cannot stop the sweep."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def last_activity(item: dict[str, Any]) -> float:
+    """Latest of the item's `updated_at` and its `progress.updated_at`: any write is a sign of life."""
+    progress = item.get("progress") if isinstance(item.get("progress"), dict) else {}
+    stamps = [_epoch(item.get("updated_at")), _epoch(progress.get("updated_at"))]
+    return max((s for s in stamps if s is not None), default=0.0)
+
+
+def sweep(services: Services, stale_after_seconds: float | None = None) -> list[str]:
     """Fail every stale in-progress job; returns `entity:PK/SK:job` ids of what was failed."""
+    if stale_after_seconds is None:
+        stale_after_seconds = services.settings.sweeper_stale_after_seconds
     now = services.clock()
     failed: list[str] = []
-    reason = TIMED_OUT_REASON.format(minutes=int(stale_after_seconds // 60))
     paginator = services.dynamodb.get_paginator("scan")
     for page in paginator.paginate(
         TableName=services.settings.table_name,
@@ -39,11 +67,14 @@ def sweep(services: Services, stale_after_seconds: float = DEFAULT_STALE_AFTER_S
     ):
         for raw in page.get("Items", []):
             item = from_item(raw)
-            if now - _last_activity(item) < stale_after_seconds:
-                continue
+            idle = now - last_activity(item)
             for job in _JOB_FIELDS[item["entity"]]:
                 if item.get(f"{job}_status") != JobStatus.IN_PROGRESS.value:
                     continue
+                limit = stale_after(job, stale_after_seconds)
+                if idle < limit:
+                    continue
+                reason = TIMED_OUT_REASON.format(minutes=int(limit // 60))
                 if _fail(services, raw, job, reason, item.get("version", 0)):
                     failed.append(f"{item['entity']}:{item['PK']}/{item['SK']}:{job}")
     if failed:

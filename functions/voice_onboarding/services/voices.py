@@ -7,6 +7,7 @@ import tempfile
 import uuid
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 from aws_lambda_powertools import Logger
 
@@ -29,6 +30,7 @@ from voice_onboarding.domain.errors import (
 )
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
+from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
 
@@ -154,9 +156,10 @@ def create_voice(
         return record
 
     original_key = keys.original_key(partner, record.voice_id)
+    voice_prefix = keys.voice_prefix(partner, record.voice_id)
     with tempfile.TemporaryDirectory() as workdir:
         encoded = Path(workdir) / "original.opus"
-        duration = transcode_to_opus(audio_path, encoded)
+        duration = transcode_to_opus(audio_path, encoded)  # bad audio fails here, before any write
         stem = Path(uploaded_name or "recording").stem or "recording"
         record = record.model_copy(
             update={
@@ -168,13 +171,16 @@ def create_voice(
                 "progress": {"job": "splitting", "step": "queued", "updated_at": now},
             }
         )
-        services.blobs.put_file(original_key, encoded)
-    try:
-        services.voices.create(record)
-    except BaseException:
-        # Lost the name race (or DynamoDB failed): leave no orphan audio behind.
-        services.blobs.delete(original_key)
-        raise
+        # Marker first: if anything below fails half-way, the audio cannot outlive the failed create.
+        cleanup.mark(services, voice_prefix, partner, record.voice_id)
+        try:
+            services.blobs.put_file(original_key, encoded)
+            services.voices.create(record)
+        except BaseException:
+            # Lost the name race, or S3/DynamoDB failed: leave no orphan audio behind.
+            cleanup.rollback(services, voice_prefix)
+            raise
+    cleanup.clear_quietly(services, voice_prefix)
     _dispatch(
         services,
         record,
@@ -190,8 +196,27 @@ def create_voice(
 
 
 def delete_voice(services: Services, partner: str, name: str) -> None:
-    record = services.voices.delete(partner, name)
-    removed = services.blobs.delete_prefix(keys.voice_prefix(partner, record.voice_id))
+    """Item first, then objects. A marker written before the item goes makes the object deletion
+    survive an S3 failure: the voice is gone for the client (200), the sweeper finishes the job."""
+    current = services.voices.require(partner, name)
+    if current.is_locked:
+        raise VoiceLocked()
+    prefix = keys.voice_prefix(partner, current.voice_id)
+    cleanup.mark(services, prefix, partner, current.voice_id)
+    try:
+        record = services.voices.delete(partner, name)
+    except BaseException:
+        cleanup.clear_quietly(services, prefix)  # the voice still owns its objects
+        raise
+    if record.voice_id != current.voice_id:  # deleted and recreated under the same name meanwhile
+        prefix = keys.voice_prefix(partner, record.voice_id)
+        cleanup.mark(services, prefix, partner, record.voice_id)
+    try:
+        removed = services.blobs.delete_prefix(prefix)
+    except cleanup.AWS_ERRORS as error:
+        logger.warning("voice objects left for the sweeper", extra={"prefix": prefix, "error": type(error).__name__})
+        return
+    cleanup.clear_quietly(services, prefix)
     logger.info("voice deleted", extra={"partner": partner, "voice": name, "objects_removed": removed})
 
 
@@ -208,22 +233,41 @@ def add_sample(services: Services, partner: str, name: str, audio_path: Path) ->
         encoded = Path(workdir) / "sample.opus"
         duration = transcode_to_opus(audio_path, encoded)
         # Upload under a unique staging key first: the index is only known once the
-        # conditional write that claims it succeeds.
-        staging_key = f"{keys.voice_prefix(partner, record.voice_id)}staging/{uuid.uuid4().hex}.opus"
+        # conditional write that claims it succeeds. Staging lives under uploads/, which the
+        # bucket's lifecycle rule empties, so even a failed compensation leaves nothing for long.
+        staging_key = keys.sample_staging_key(partner, uuid.uuid4().hex)
         services.blobs.put_file(staging_key, encoded)
     try:
         placed = services.voices.append_sample(
             partner, name, SampleRecord(index=0, duration=duration, origin=SampleOrigin.UPLOAD)
         )
     except BaseException:
-        services.blobs.delete(staging_key)
+        _delete_quietly(services, staging_key)
         raise
     final_key = keys.sample_key(partner, record.voice_id, placed.index)
-    services.s3.copy_object(
-        Bucket=services.blobs.bucket, Key=final_key, CopySource={"Bucket": services.blobs.bucket, "Key": staging_key}
-    )
-    services.blobs.delete(staging_key)
+    try:
+        services.s3.copy_object(
+            Bucket=services.blobs.bucket,
+            Key=final_key,
+            CopySource={"Bucket": services.blobs.bucket, "Key": staging_key},
+        )
+    except BaseException:
+        # The item lists a sample whose audio never landed: take the sample back out.
+        try:
+            services.voices.remove_sample(partner, name, placed.index)
+        except Exception:  # report the copy failure, not the compensation's
+            logger.exception("sample listed without audio", extra={"voice": name, "index": placed.index})
+        _delete_quietly(services, staging_key)
+        raise
+    _delete_quietly(services, staging_key)
     return placed
+
+
+def _delete_quietly(services: Services, key: str) -> None:
+    try:
+        services.blobs.delete(key)
+    except cleanup.AWS_ERRORS as error:
+        logger.warning("staged object left for the lifecycle rule", extra={"key": key, "error": type(error).__name__})
 
 
 def get_sample_audio(services: Services, partner: str, name: str, index: int) -> bytes:
@@ -237,31 +281,54 @@ def get_sample_audio(services: Services, partner: str, name: str, index: int) ->
 
 
 def delete_sample(services: Services, partner: str, name: str, index: int) -> None:
-    record = services.voices.remove_sample(partner, name, index)
-    services.blobs.delete(keys.sample_key(partner, record.voice_id, index))
+    """Same order and marker as delete_voice; the marker keeps the object while the voice lists it."""
+    current = services.voices.require(partner, name)
+    if current.is_locked:
+        raise VoiceLocked()
+    if current.sample(index) is None:
+        raise SampleNotFound()
+    key = keys.sample_key(partner, current.voice_id, index)
+    cleanup.mark(services, key, partner, current.voice_id, sample_index=index)
+    try:
+        services.voices.remove_sample(partner, name, index)
+    except BaseException:
+        cleanup.clear_quietly(services, key)
+        raise
+    try:
+        services.blobs.delete(key)
+    except cleanup.AWS_ERRORS as error:
+        logger.warning("sample object left for the sweeper", extra={"key": key, "error": type(error).__name__})
+        return
+    cleanup.clear_quietly(services, key)
 
 
-def samples_bundle(services: Services, partner: str, name: str) -> bytes:
-    """ZIP with `{index}.opus` per sample and `voice_info.json` (the voice details)."""
+def write_samples_bundle(services: Services, partner: str, name: str, out: BinaryIO) -> VoiceRecord:
+    """Write the ZIP (`{index}.opus` per sample and `voice_info.json`) to `out`, one sample in memory
+    at a time; `out` may be a spooled temp file, so a large bundle never sits whole in memory."""
     record = services.voices.require(partner, name)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for sample in sorted(record.samples, key=lambda s: s.index):
             data = services.blobs.get_bytes(keys.sample_key(partner, record.voice_id, sample.index))
             if data is not None:
                 archive.writestr(f"{sample.index}.opus", data)
         info = to_details(services, record).model_dump(mode="json", exclude={"embedding_zip_url"})
         archive.writestr("voice_info.json", json.dumps(info, indent=2))
+    return record
+
+
+def samples_bundle(services: Services, partner: str, name: str) -> bytes:
+    buffer = io.BytesIO()
+    write_samples_bundle(services, partner, name, buffer)
     return buffer.getvalue()
 
 
-def store_bundle(services: Services, partner: str, name: str, data: bytes) -> str:
-    """Store a bundle too large to return inline and give a presigned link to it."""
-    record = services.voices.require(partner, name)
-    key = keys.bundle_key(partner, record.voice_id, uuid.uuid4().hex)
-    services.blobs.put_bytes(key, data, content_type="application/zip")
+def store_bundle(services: Services, record: VoiceRecord, bundle: BinaryIO) -> str:
+    """Park a bundle too large to return inline in S3 and give a presigned link to it. One key per
+    voice, overwritten by each large download: storage stays bounded and goes with the voice."""
+    key = keys.bundle_key(record.partner, record.voice_id, "samples")
+    services.s3.upload_fileobj(bundle, services.blobs.bucket, key, ExtraArgs={"ContentType": "application/zip"})
     return services.blobs.presigned_get(
-        key, services.settings.presigned_url_ttl_seconds, filename=f"{record.voice_id}-samples.zip"
+        key, services.settings.presigned_url_ttl_seconds, filename=f"{record.name}-samples.zip"
     )
 
 

@@ -80,6 +80,37 @@ def adapter_evaluation_key(owner: str, speaker_id: str, version: int) -> str:
     return f"{speaker_prefix(owner, speaker_id)}adapters/v{version}/evaluation.opus"
 
 
+def adapter_metadata_key(owner: str, speaker_id: str, version: int) -> str:
+    # Hyperparameters + evaluation next to the weights, so an adapter folder is self-describing.
+    return f"{speaker_prefix(owner, speaker_id)}adapters/v{version}/metadata.json"
+
+
+def adapter_prefix(owner: str, speaker_id: str, version: int) -> str:
+    return f"{speaker_prefix(owner, speaker_id)}adapters/v{version}/"
+
+
+def speaker_children_prefix(name: str) -> str:
+    """Every item that belongs to one speaker (dataset samples, adapter versions), not the speaker."""
+    return f"{SPEAKER_SK_PREFIX}{name}#"
+
+
+def adapter_sk(name: str, version: int) -> str:
+    # Zero-padded so versions sort numerically in a query.
+    return f"{SPEAKER_SK_PREFIX}{name}#ADAPTER#{version:06d}"
+
+
+def adapters_prefix(name: str) -> str:
+    return f"{SPEAKER_SK_PREFIX}{name}#ADAPTER#"
+
+
+def rate_limit_pk(subject: str, route: str) -> str:
+    return f"RATE#{subject}#{route}"
+
+
+def rate_limit_sk(window_start: int) -> str:
+    return f"WINDOW#{window_start}"
+
+
 def staged_upload_key(partner: str, upload_id: str) -> str:
     # Under uploads/: the bucket's lifecycle rule expires anything abandoned there.
     return f"uploads/{partner}/{upload_id}"
@@ -87,3 +118,12 @@ def staged_upload_key(partner: str, upload_id: str) -> str:
 
 def bundle_key(partner: str, voice_id: str, bundle_id: str) -> str:
     return f"{voice_prefix(partner, voice_id)}bundles/{bundle_id}.zip"
+
+
+def sample_staging_key(partner: str, token: str) -> str:
+    # Under uploads/ too: if the compensating delete fails, the lifecycle rule still removes it.
+    return f"uploads/{partner}/staging/{token}.opus"
+
+
+# Cleanup markers (PK=CLEANUP, SK=S3 key or prefix): S3 objects that must go unless a live voice owns them.
+CLEANUP_PK = "CLEANUP"

@@ -1,0 +1,107 @@
+"""Cleanup markers: how S3 and DynamoDB stay consistent without a transaction spanning both.
+
+Invariant: every S3 object under a voice's prefix is owned by a live voice item, or covered by a
+cleanup marker written *before* the first step that could leave it orphaned. A marker names an S3
+key (or prefix) and the voice that may own it; whoever finishes the operation clears it. If a step
+fails half-way (a throttle, a crashed Lambda), the marker stays and the scheduled sweeper drains it:
+objects are deleted only if no live voice owns them, so a marker left behind by a successful
+operation is harmless. Markers younger than a grace period are skipped, since their operation may
+still be running."""
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
+
+from voice_onboarding.observability import logger
+from voice_onboarding.services.container import Services
+from voice_onboarding.storage.dynamo import from_item, serialize, to_item
+from voice_onboarding.storage.keys import CLEANUP_PK
+
+# Longer than any API Lambda can run (29 s timeout): an older marker's operation is over.
+DEFAULT_GRACE_SECONDS = 15 * 60
+AWS_ERRORS = (ClientError, BotoCoreError)
+
+
+class CleanupMarker(BaseModel):
+    key: str  # exact S3 key, or a prefix when it ends with "/"
+    partner: str
+    voice_id: str
+    # Object markers for one sample: the object stays while the voice still lists this index.
+    sample_index: int | None = None
+    created_at: float
+
+
+def mark(services: Services, key: str, partner: str, voice_id: str, sample_index: int | None = None) -> None:
+    marker = CleanupMarker(
+        key=key, partner=partner, voice_id=voice_id, sample_index=sample_index, created_at=services.clock()
+    )
+    item = {"PK": CLEANUP_PK, "SK": key, "entity": "cleanup", **marker.model_dump()}
+    services.dynamodb.put_item(TableName=services.settings.table_name, Item=to_item(item))
+
+
+def clear(services: Services, key: str) -> None:
+    services.dynamodb.delete_item(
+        TableName=services.settings.table_name, Key={"PK": serialize(CLEANUP_PK), "SK": serialize(key)}
+    )
+
+
+def clear_quietly(services: Services, key: str) -> None:
+    """Clear after the operation succeeded or was rolled back; a marker left here is harmless."""
+    try:
+        clear(services, key)
+    except AWS_ERRORS as error:
+        logger.warning("cleanup marker left for the sweeper", extra={"key": key, "error": type(error).__name__})
+
+
+def delete_objects(services: Services, key: str) -> None:
+    if key.endswith("/"):
+        services.blobs.delete_prefix(key)
+    else:
+        services.blobs.delete(key)
+
+
+def rollback(services: Services, key: str) -> None:
+    """Delete what a failed operation wrote, then its marker. Best effort: if S3 or DynamoDB fails
+    too, the marker stays and the sweeper finishes the job. Never raises (the caller re-raises)."""
+    try:
+        delete_objects(services, key)
+        clear(services, key)
+    except AWS_ERRORS as error:
+        logger.warning("rollback deferred to the sweeper", extra={"key": key, "error": type(error).__name__})
+
+
+def pending(services: Services) -> list[CleanupMarker]:
+    paginator = services.dynamodb.get_paginator("query")
+    markers: list[CleanupMarker] = []
+    for page in paginator.paginate(
+        TableName=services.settings.table_name,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": serialize(CLEANUP_PK)},
+        ConsistentRead=True,
+    ):
+        markers.extend(CleanupMarker.model_validate(from_item(item)) for item in page.get("Items", []))
+    return markers
+
+
+def _still_owned(services: Services, marker: CleanupMarker) -> bool:
+    # By voice_id, not name: a renamed voice still owns its objects.
+    live = next((v for v in services.voices.list(marker.partner) if v.voice_id == marker.voice_id), None)
+    if live is None:
+        return False
+    return marker.sample_index is None or live.sample(marker.sample_index) is not None
+
+
+def drain(services: Services, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> list[str]:
+    """Finish every marker older than the grace period; returns the keys whose objects were deleted."""
+    now = services.clock()
+    deleted: list[str] = []
+    for marker in pending(services):
+        if now - marker.created_at < grace_seconds:
+            continue
+        owned = _still_owned(services, marker)
+        if not owned:
+            delete_objects(services, marker.key)
+            deleted.append(marker.key)
+        clear(services, marker.key)
+    if deleted:
+        logger.warning("cleaned up orphaned objects", extra={"count": len(deleted), "keys": deleted})
+    return deleted
