@@ -1,9 +1,10 @@
-"""HTTP routes of speakers-api.txt. Speakers belong to the API key's owner tenant."""
+"""HTTP routes of speakers-api.txt (+ train, adapters, catalog). Speakers belong to the API key's
+owner tenant (`ApiKeyRecord.owner`); handlers only translate HTTP to the services' use cases."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, UploadFile, status
-from fastapi.responses import Response
+from fastapi import APIRouter, Body, File, Form, Path, UploadFile, status
+from fastapi.responses import RedirectResponse, Response
 
 from voice_onboarding.api.rate_limit import rate_limit
 from voice_onboarding.api.schemas import ErrorResponse, Message
@@ -22,42 +23,36 @@ from voice_onboarding.api.schemas_speakers import (
 from voice_onboarding.api.security import ApiKeyDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
 from voice_onboarding.domain.speaker import SpeakerRecord
-from voice_onboarding.services import speakers
+from voice_onboarding.services import catalog, speaker_dataset, speaker_training, speakers
+from voice_onboarding.services.speaker_validation import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_TRANSCRIPT_CHARS,
+    validate_language,
+    validate_name,
+)
 
 _ERRORS = {
     401: {"model": ErrorResponse, "description": "Invalid API key"},
     404: {"model": ErrorResponse, "description": "Speaker not found"},
-    409: {"model": ErrorResponse, "description": "Conflict (exists, busy or not ready)"},
-    422: {"model": ErrorResponse, "description": "Invalid input"},
-    429: {"model": ErrorResponse, "description": "Rate limit exceeded"},
+    422: {"model": ErrorResponse, "description": "Invalid input (the detail says which and why)"},
 }
-CREATED_MESSAGE = "Speaker created. Upload dataset samples and deploy to use in flows."
+_CONFLICT = {409: {"model": ErrorResponse, "description": "A clone or training job is running"}}
+_RATE_LIMITED = {429: {"model": ErrorResponse, "description": "Rate limit exceeded (see Retry-After)"}}
 
 router = APIRouter(prefix="/api/voice", tags=["speakers"], responses=_ERRORS)
 SpeakerName = Annotated[str, Path(min_length=1, max_length=64, description="Speaker name")]
 
 
 def _summary(record: SpeakerRecord) -> SpeakerSummary:
-    return SpeakerSummary(
-        name=record.name,
-        language=record.language,
-        description=record.description,
-        deployed=record.deployed,
-        voice_sample_uuid=record.voice_sample_uuid,
-        created_at=record.created_at,
-    )
+    return SpeakerSummary.model_validate(record.model_dump(include=set(SpeakerSummary.model_fields)))
 
 
-def _details(record: SpeakerRecord) -> SpeakerDetails:
-    return SpeakerDetails(
-        **_summary(record).model_dump(),
-        status=speakers.speaker_status(record),
-        status_reason=record.clone_error,
-        reference_duration_seconds=record.reference_duration,
-        tts_type=record.tts_type,
-        training_status=record.training_status.value,
-        training_reason=record.training_error,
-        adapters=[AdapterInfo.model_validate(a.model_dump(mode="json")) for a in record.adapters],
+def _dataset(summary: speaker_dataset.DatasetSummary) -> DatasetInfo:
+    return DatasetInfo(
+        name=summary.name,
+        sample_count=summary.sample_count,
+        total_duration_seconds=summary.total_duration_seconds,
+        status=summary.status,
     )
 
 
@@ -71,34 +66,55 @@ def list_speakers(services: ServicesDep, api_key: ApiKeyDep) -> list[SpeakerSumm
     response_model=SpeakerCreated,
     status_code=status.HTTP_201_CREATED,
     summary="Create speaker (zero-shot clone)",
-    description="Rate limit: 5/minute. Reference audio: WAV or MP3, 10-60 seconds of clean speech.",
+    description=(
+        "Rate limit: 5/minute per API key. Stores the reference clip (WAV or MP3, 10-60 seconds of clean "
+        "speech, checked by decoding it) and starts a zero-shot `clone` job; poll `GET .../{name}` until "
+        "`status` is `ready` (or `failed`, with `status_reason`)."
+    ),
+    responses={409: {"model": ErrorResponse, "description": "Name taken"}, **_RATE_LIMITED},
     dependencies=[rate_limit("speaker_create", 5)],
 )
 def create_speaker(
     services: ServicesDep,
     api_key: ApiKeyDep,
-    name: Annotated[str, Form(description="Unique; lowercase with hyphens")],
-    language: Annotated[str, Form(description="e.g. en-US, hi-IN")],
-    reference_audio: Annotated[UploadFile, File(description="WAV or MP3, 10-60 s")],
-    description: Annotated[str | None, Form(max_length=500)] = None,
+    name: Annotated[str, Form(description="Unique; lowercase letters/digits joined by single hyphens")],
+    language: Annotated[str, Form(description="BCP-47 language-REGION, e.g. en-US, hi-IN")],
+    reference_audio: Annotated[UploadFile, File(description="WAV or MP3, 10-60 s, clean speech")],
+    description: Annotated[str | None, Form(max_length=MAX_DESCRIPTION_CHARS)] = None,
 ) -> SpeakerCreated:
-    speakers.validate_name(name)
-    speakers.validate_language(language)
+    # Cheap checks before the upload is spooled and probed.
+    validate_name(name)
+    validate_language(language)
     with spooled_upload(reference_audio, services.settings.max_direct_upload_bytes) as path:
         record = speakers.create_speaker(services, api_key.owner, name, language, description, path)
-    return SpeakerCreated(name=record.name, language=record.language, status="created", message=CREATED_MESSAGE)
+    return SpeakerCreated(
+        name=record.name, language=record.language, status="created", message=speakers.CREATED_MESSAGE
+    )
 
 
 @router.get("/models/speakers/{name}", response_model=SpeakerDetails, summary="Get speaker")
 def get_speaker(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> SpeakerDetails:
-    return _details(services.speakers.require(api_key.owner, name))
+    record = services.speakers.require(api_key.owner, name)
+    adapters = speaker_training.list_adapters(services, api_key.owner, name)
+    return SpeakerDetails(
+        **_summary(record).model_dump(),
+        status=speakers.speaker_status(record),
+        status_reason=record.clone_error,
+        reference_duration_seconds=record.reference_duration,
+        tts_type=record.tts_type,
+        training_status=record.training_status.value,
+        training_reason=record.training_error,
+        progress=record.progress,
+        adapters=[AdapterInfo.of(a) for a in adapters],
+    )
 
 
 @router.delete(
     "/models/speakers/{name}",
     response_model=Message,
     summary="Delete speaker",
-    description="Deletes speaker and dataset; undeploys from the catalog first.",
+    description="Deletes the speaker, its dataset and adapters (every stored file); undeploys from the catalog first.",
+    responses=_CONFLICT,
 )
 def delete_speaker(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> Message:
     speakers.delete_speaker(services, api_key.owner, name)
@@ -109,11 +125,17 @@ def delete_speaker(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName)
     "/models/speakers/{name}/reference",
     response_class=Response,
     summary="Reference audio",
-    responses={200: {"content": {"audio/wav": {}, "audio/mpeg": {}}, "description": "The reference clip"}},
+    description="Streams the reference clip the speaker was created from, in its uploaded format.",
+    responses={
+        200: {"content": {"audio/wav": {}, "audio/mpeg": {}}, "description": "The reference clip"},
+        307: {"description": "Clip above the response size limit: redirect to a presigned S3 URL"},
+    },
 )
 def get_reference(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> Response:
     record = services.speakers.require(api_key.owner, name)
-    data = services.blobs.get_bytes(record.reference_key) or b""
+    data, url = speakers.reference_download(services, record)
+    if url is not None:
+        return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
     extension = record.reference_key.rsplit(".", 1)[-1]
     return Response(
         data,
@@ -122,31 +144,21 @@ def get_reference(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) 
     )
 
 
-def _dataset_info(services: ServicesDep, owner: str, name: str) -> DatasetInfo:
-    record = services.speakers.require(owner, name)
-    samples = services.speakers.list_samples(owner, name)
-    return DatasetInfo(
-        name=name,
-        sample_count=len(samples),
-        total_duration_seconds=round(sum(s.duration_seconds for s in samples), 2),
-        status=speakers.dataset_status(record, samples),
-    )
-
-
 @router.get("/models/speakers/{name}/dataset", response_model=DatasetInfo, summary="Dataset status")
 def get_dataset(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> DatasetInfo:
-    return _dataset_info(services, api_key.owner, name)
+    return _dataset(speaker_dataset.summary(services, api_key.owner, name))
 
 
 @router.delete(
     "/models/speakers/{name}/dataset",
     response_model=DatasetInfo,
     summary="Clear dataset",
-    description="Removes all uploaded samples. Does not delete the speaker.",
+    description="Removes all uploaded samples. Does not delete the speaker (nor its trained adapters).",
+    responses=_CONFLICT,
 )
 def clear_dataset(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> DatasetInfo:
-    speakers.clear_dataset(services, api_key.owner, name)
-    return _dataset_info(services, api_key.owner, name)
+    speaker_dataset.clear(services, api_key.owner, name)
+    return _dataset(speaker_dataset.summary(services, api_key.owner, name))
 
 
 @router.post(
@@ -154,7 +166,12 @@ def clear_dataset(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) 
     response_model=DatasetSampleCreated,
     status_code=status.HTTP_201_CREATED,
     summary="Upload dataset sample",
-    description="Rate limit: 30/minute. Audio: WAV or MP3, 5-30 seconds, with its exact transcript.",
+    description=(
+        "Rate limit: 30/minute per API key. Audio: WAV or MP3, 5-30 seconds, with the exact transcript "
+        f"(at most {MAX_TRANSCRIPT_CHARS} characters). Allowed during training: a run trains on the samples "
+        "present when it started."
+    ),
+    responses=_RATE_LIMITED,
     dependencies=[rate_limit("dataset_sample", 30)],
 )
 def upload_dataset_sample(
@@ -164,9 +181,9 @@ def upload_dataset_sample(
     audio: Annotated[UploadFile, File(description="WAV or MP3, 5-30 s")],
     transcript: Annotated[str, Form(description="Exact text spoken in the audio")],
 ) -> DatasetSampleCreated:
-    services.speakers.require(api_key.owner, name)
+    services.speakers.require(api_key.owner, name)  # 404 before spooling the upload
     with spooled_upload(audio, services.settings.max_direct_upload_bytes) as path:
-        sample = speakers.add_dataset_sample(services, api_key.owner, name, path, transcript)
+        sample = speaker_dataset.add_sample(services, api_key.owner, name, path, transcript)
     return DatasetSampleCreated(
         sample_id=sample.sample_id, duration_seconds=sample.duration_seconds, transcript=sample.transcript
     )
@@ -176,11 +193,16 @@ def upload_dataset_sample(
     "/models/speakers/{name}/deploy",
     response_model=DeployResult,
     summary="Deploy speaker",
-    description="Rate limit: 5/minute. Publishes the speaker to the shared voice catalog.",
-    dependencies=[rate_limit("deploy", 5)],
+    description=(
+        "Rate limit: 5/minute per API key. Publishes the speaker to the shared voice catalog. Needs a "
+        "completed clone (`status: ready`, else 409). The `voice_sample_uuid` is assigned at the first "
+        "deploy and kept across undeploy/redeploy."
+    ),
+    responses={409: {"model": ErrorResponse, "description": "Speaker not ready"}, **_RATE_LIMITED},
+    dependencies=[rate_limit("speaker_deploy", 5)],
 )
 def deploy_speaker(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> DeployResult:
-    record = speakers.deploy(services, api_key.owner, name)
+    record = catalog.deploy(services, api_key.owner, name)
     return DeployResult(name=record.name, deployed=record.deployed, voice_sample_uuid=record.voice_sample_uuid)
 
 
@@ -188,10 +210,10 @@ def deploy_speaker(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName)
     "/models/speakers/{name}/deploy",
     response_model=DeployResult,
     summary="Undeploy speaker",
-    description="Removes from the catalog. Does not delete the speaker or dataset.",
+    description="Removes from the catalog. Does not delete the speaker or dataset; the uuid is kept for a redeploy.",
 )
 def undeploy_speaker(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> DeployResult:
-    record = speakers.undeploy(services, api_key.owner, name)
+    record = catalog.undeploy(services, api_key.owner, name)
     return DeployResult(name=record.name, deployed=record.deployed, voice_sample_uuid=record.voice_sample_uuid)
 
 
@@ -201,25 +223,41 @@ def undeploy_speaker(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerNam
     status_code=status.HTTP_202_ACCEPTED,
     summary="Train a LoRA adapter",
     description=(
-        "Fine-tunes a LoRA adapter on the dataset (needs a `ready` dataset). Each run makes a new adapter "
-        "version, stored with its hyperparameters and evaluation; see `GET .../adapters`."
+        "Starts a `train_lora` job on the dataset as it is now (needs a `ready` or `trained` dataset and a "
+        "`ready` speaker, else 422; 409 while a clone or training runs). Each run makes the next adapter "
+        "version, stored with its hyperparameters and evaluation: see `GET .../adapters`. The body is "
+        "optional; omitted hyperparameters take their defaults."
     ),
+    responses=_CONFLICT,
 )
 def train_speaker(
-    services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName, request: TrainRequest | None = None
+    services: ServicesDep,
+    api_key: ApiKeyDep,
+    name: SpeakerName,
+    hyperparameters: Annotated[TrainRequest | None, Body()] = None,
 ) -> TrainAccepted:
-    hyperparameters = (request or TrainRequest()).model_dump()
-    adapter = speakers.start_training(services, api_key.owner, name, hyperparameters)
+    chosen = (hyperparameters or TrainRequest()).model_dump()
+    adapter = speaker_training.start_training(services, api_key.owner, name, chosen)
     return TrainAccepted(
-        name=name, adapter_version=adapter.version, status=adapter.status.value, hyperparameters=hyperparameters
+        name=name, adapter_version=adapter.version, status=adapter.status.value, hyperparameters=chosen
     )
 
 
-@router.get("/models/speakers/{name}/adapters", response_model=list[AdapterInfo], summary="LoRA adapter versions")
+@router.get(
+    "/models/speakers/{name}/adapters",
+    response_model=list[AdapterInfo],
+    summary="LoRA adapter versions",
+    description="Every training run, oldest first, with its hyperparameters, losses and evaluation.",
+)
 def list_adapters(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> list[AdapterInfo]:
-    return _details(services.speakers.require(api_key.owner, name)).adapters
+    return [AdapterInfo.of(a) for a in speaker_training.list_adapters(services, api_key.owner, name)]
 
 
-@router.get("/catalog", response_model=list[CatalogVoice], summary="Voice catalog (deployed speakers)")
+@router.get(
+    "/catalog",
+    response_model=list[CatalogVoice],
+    summary="Voice catalog",
+    description="Every deployed speaker (all tenants: the catalog is shared), by name.",
+)
 def list_catalog(services: ServicesDep, api_key: ApiKeyDep) -> list[CatalogVoice]:
-    return [CatalogVoice.model_validate(e.model_dump()) for e in services.speakers.catalog()]
+    return [CatalogVoice.model_validate(e.model_dump()) for e in catalog.list_catalog(services)]

@@ -1,4 +1,4 @@
-"""Speakers (zero-shot clones + LoRA datasets) as stored."""
+"""Speakers (zero-shot clones + LoRA datasets), their dataset samples, adapter versions and catalog entries."""
 
 from typing import Any
 
@@ -8,12 +8,19 @@ from voice_onboarding.domain.voice import JobStatus
 
 
 class AdapterVersion(BaseModel):
+    """One LoRA training run; its own table item (loss histories would bloat the speaker item)."""
+
     version: int
     status: JobStatus
     tts_type: str
     hyperparameters: dict[str, Any]
     created_at: str
+    updated_at: str | None = None
+    # The dataset snapshot the run trains on: later uploads do not change what was trained.
+    dataset_sample_ids: list[str] = Field(default_factory=list)
+    dataset_duration_seconds: float = 0.0
     adapter_key: str | None = None
+    metadata_key: str | None = None
     final_loss: float | None = None
     loss_history: list[float] | None = None
     evaluation: dict[str, Any] | None = None
@@ -36,9 +43,13 @@ class SpeakerRecord(BaseModel):
     clone_status: JobStatus = JobStatus.IDLE
     clone_error: str | None = None
     conditioning_key: str | None = None
+    conditioning_info: dict[str, Any] | None = None  # what the clone run reported (embedding_dim, ...)
     training_status: JobStatus = JobStatus.IDLE
     training_error: str | None = None
-    adapters: list[AdapterVersion] = Field(default_factory=list)
+    # Highest adapter version ever assigned (versions are never reused, even after a failed run).
+    adapter_count: int = 0
+    # The running GPU job's last RunPod status / worker step; its updated_at keeps the sweeper away.
+    progress: dict[str, Any] | None = None
     deployed: bool = False
     # Assigned at first deploy and kept forever, so campaigns referencing it keep working.
     voice_sample_uuid: str | None = None
@@ -62,4 +73,5 @@ class CatalogEntry(BaseModel):
     language: str
     description: str | None = None
     owner: str
+    speaker_id: str | None = None
     deployed_at: str

@@ -10,6 +10,7 @@ from voice_onboarding.pipeline.jobs import JobDispatcher
 from voice_onboarding.settings import Settings, get_settings
 from voice_onboarding.storage.api_keys_repo import ApiKeyRepository
 from voice_onboarding.storage.blobs import BlobStore
+from voice_onboarding.storage.catalog_repo import CatalogRepository
 from voice_onboarding.storage.speakers_repo import SpeakerRepository
 from voice_onboarding.storage.voices_repo import VoiceRepository
 
@@ -26,6 +27,8 @@ class Services:
     speakers: SpeakerRepository
     # Injectable so tests can cross rate-limit windows and timeouts without sleeping.
     clock: Callable[[], float] = field(default=time.time)
+    # The shared voice catalog; None = built from `speakers` on use (services.speakers.catalog_repo).
+    catalog: CatalogRepository | None = None
 
 
 def build_dispatcher(settings: Settings, services_factory: Any = None) -> JobDispatcher:
@@ -57,5 +60,6 @@ def build_services(
         api_keys=ApiKeyRepository(dynamodb, settings.table_name),
         blobs=BlobStore(s3, settings.bucket_name),
         dispatcher=dispatcher or build_dispatcher(settings),
-        speakers=SpeakerRepository(dynamodb, settings.table_name),
+        speakers=(speakers := SpeakerRepository(dynamodb, settings.table_name)),
+        catalog=CatalogRepository(dynamodb, settings.table_name, speakers),
     )

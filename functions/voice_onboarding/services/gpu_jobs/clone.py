@@ -1,46 +1,96 @@
-"""GPU job `clone`: reference clip -> voice conditioning for the speaker's engine."""
+"""GPU job `clone`: a speaker's reference clip -> voice conditioning for its engine (zero-shot).
+
+Outcomes are written only while the speaker the job ran for (same speaker_id) is still `cloning`, so
+a late result never revives a speaker the sweeper failed, nor touches a re-created namesake.
+"""
 
 from typing import Any
 
-from voice_onboarding.domain.voice import JobStatus
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from voice_onboarding.domain.speaker import SpeakerRecord
+from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services.container import Services
+from voice_onboarding.services.gpu_jobs import GpuJobError
 from voice_onboarding.storage import keys
+
+TIMEOUT_SECONDS = 20 * 60
+STAGE = "clone"
+MAX_REASON_CHARS = 300
+
+
+class CloneOutput(BaseModel):
+    """The worker's result (docs/pipeline-contract.md), as far as this service records it."""
+
+    model_config = ConfigDict(extra="ignore")
+    tts_type: str
+    embedding_dim: int
+    reference_duration: float | None = None
+
+
+def _speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:
+    speaker = services.speakers.get(job.partner, job.name)
+    return speaker if speaker is not None and speaker.speaker_id == job.voice_id else None
+
+
+def _tts_type(job: PipelineJob, speaker: SpeakerRecord) -> str:
+    return str(job.params.get("tts_type") or speaker.tts_type)
 
 
 def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
-    speaker = services.speakers.require(job.partner, job.name)
+    speaker = _speaker(services, job)
+    if speaker is None:
+        raise GpuJobError("Speaker no longer exists")
     ttl = services.settings.presigned_url_ttl_seconds
-    tts_type = job.params.get("tts_type", speaker.tts_type)
-    conditioning_key = keys.speaker_conditioning_key(job.partner, speaker.speaker_id, tts_type)
+    conditioning_key = keys.speaker_conditioning_key(job.partner, speaker.speaker_id, _tts_type(job, speaker))
     return {
         "kind": "clone",
-        "tts_type": tts_type,
+        "tts_type": _tts_type(job, speaker),
         "reference_url": services.blobs.presigned_get(speaker.reference_key, ttl),
         "outputs": {"voice_conditioning": services.blobs.presigned_put(conditioning_key, ttl)},
     }
 
 
 def apply_result(services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
-    speaker = services.speakers.get(job.partner, job.name)
-    if speaker is None or speaker.speaker_id != job.voice_id:
-        return  # deleted (or replaced) while the job ran: nothing to record
-    tts_type = output.get("tts_type") or job.params.get("tts_type", speaker.tts_type)
-    services.speakers.update(
+    try:
+        result = CloneOutput.model_validate(output)
+    except ValidationError as error:
+        raise GpuJobError(f"GPU worker returned an invalid clone result: {error.errors()[0]['msg']}") from error
+    conditioning_key = keys.speaker_conditioning_key(job.partner, job.voice_id, result.tts_type)
+    recorded = services.speakers.update_stage(
         job.partner,
         job.name,
+        job.voice_id,
+        STAGE,
         {
             "clone_status": JobStatus.COMPLETED.value,
             "clone_error": None,
-            "conditioning_key": keys.speaker_conditioning_key(job.partner, speaker.speaker_id, tts_type),
+            "progress": None,
+            "conditioning_key": conditioning_key,
+            "conditioning_info": result.model_dump(exclude_none=True),
         },
     )
+    if not recorded and _speaker(services, job) is None:
+        # Deleted while the job ran: the worker's upload landed after the delete swept the prefix.
+        services.blobs.delete(conditioning_key)
 
 
 def apply_failure(services: Services, job: PipelineJob, reason: str) -> None:
-    speaker = services.speakers.get(job.partner, job.name)
-    if speaker is None or speaker.speaker_id != job.voice_id:
-        return
-    services.speakers.update(
-        job.partner, job.name, {"clone_status": JobStatus.FAILED.value, "clone_error": reason[:300]}
+    services.speakers.update_stage(
+        job.partner,
+        job.name,
+        job.voice_id,
+        STAGE,
+        {"clone_status": JobStatus.FAILED.value, "clone_error": reason[:MAX_REASON_CHARS], "progress": None},
+    )
+
+
+def record_progress(services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
+    services.speakers.update_stage(
+        job.partner,
+        job.name,
+        job.voice_id,
+        STAGE,
+        {"progress": {"job": STAGE, **progress, "updated_at": utc_now_iso()}},
     )

@@ -1,26 +1,76 @@
-"""GPU job `train_lora`: dataset samples + transcripts -> a versioned LoRA adapter with its evaluation."""
+"""GPU job `train_lora`: a speaker's dataset snapshot + transcripts -> a versioned LoRA adapter.
 
+Each run owns `adapters/v{n}/` in S3 (adapter.zip, evaluation.opus, metadata.json with the
+hyperparameters and evaluation) and the table item `SPEAKER#{name}#ADAPTER#{n}`; the speaker's
+`training_status` and the adapter item are updated together, only while that training still runs.
+"""
+
+import json
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from voice_onboarding.domain.speaker import AdapterVersion, SpeakerRecord
-from voice_onboarding.domain.voice import JobStatus
+from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services.container import Services
+from voice_onboarding.services.gpu_jobs import GpuJobError
 from voice_onboarding.storage import keys
+
+TIMEOUT_SECONDS = 3 * 3600
+STAGE = "training"
+MAX_REASON_CHARS = 300
+
+
+class TrainOutput(BaseModel):
+    """The worker's result (docs/pipeline-contract.md), as far as this service records it."""
+
+    model_config = ConfigDict(extra="ignore")
+    tts_type: str | None = None
+    loss_history: list[float] = Field(default_factory=list)
+    final_loss: float
+    evaluation: dict[str, Any] = Field(default_factory=dict)
+    hyperparameters: dict[str, Any] | None = None
+
+
+def _speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:
+    speaker = services.speakers.get(job.partner, job.name)
+    return speaker if speaker is not None and speaker.speaker_id == job.voice_id else None
+
+
+def _version(job: PipelineJob) -> int:
+    return int(job.params["adapter_version"])
+
+
+def _adapter(services: Services, job: PipelineJob) -> AdapterVersion:
+    adapter = services.speakers.get_adapter(job.partner, job.name, _version(job))
+    if adapter is None:
+        raise GpuJobError(f"Adapter version {_version(job)} no longer exists")
+    return adapter
 
 
 def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
-    speaker = services.speakers.require(job.partner, job.name)
+    speaker = _speaker(services, job)
+    if speaker is None:
+        raise GpuJobError("Speaker no longer exists")
+    adapter = _adapter(services, job)
+    # Train on the snapshot taken when the run started, not on whatever was uploaded since.
+    by_id = {s.sample_id: s for s in services.speakers.list_samples(job.partner, job.name)}
+    missing = [i for i in adapter.dataset_sample_ids if i not in by_id]
+    if missing:
+        raise GpuJobError(f"{len(missing)} dataset samples were removed after training started")
+    if not adapter.dataset_sample_ids:
+        raise GpuJobError("The dataset is empty")
     ttl = services.settings.presigned_url_ttl_seconds
-    version = int(job.params["adapter_version"])
-    samples = services.speakers.list_samples(job.partner, job.name)
+    version = _version(job)
     return {
         "kind": "train_lora",
-        "tts_type": job.params.get("tts_type", speaker.tts_type),
+        "tts_type": str(job.params.get("tts_type") or speaker.tts_type),
         "dataset": [
-            {"url": services.blobs.presigned_get(s.object_key, ttl), "transcript": s.transcript} for s in samples
+            {"url": services.blobs.presigned_get(by_id[i].object_key, ttl), "transcript": by_id[i].transcript}
+            for i in adapter.dataset_sample_ids
         ],
-        "hyperparameters": job.params.get("hyperparameters", {}),
+        "hyperparameters": job.params.get("hyperparameters") or adapter.hyperparameters,
         "outputs": {
             "adapter": services.blobs.presigned_put(keys.adapter_key(job.partner, speaker.speaker_id, version), ttl),
             "evaluation_audio": services.blobs.presigned_put(
@@ -30,43 +80,69 @@ def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
     }
 
 
-def _with_adapter(speaker: SpeakerRecord, version: int, **changes: Any) -> list[dict[str, Any]]:
-    adapters: list[AdapterVersion] = [
-        a.model_copy(update=changes) if a.version == version else a for a in speaker.adapters
-    ]
-    return [a.model_dump(mode="json") for a in adapters]
-
-
 def apply_result(services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
-    speaker = services.speakers.get(job.partner, job.name)
-    if speaker is None or speaker.speaker_id != job.voice_id:
-        return
-    version = int(job.params["adapter_version"])
-    adapters = _with_adapter(
-        speaker,
-        version,
-        status=JobStatus.COMPLETED,
-        adapter_key=keys.adapter_key(job.partner, speaker.speaker_id, version),
-        final_loss=output.get("final_loss"),
-        loss_history=output.get("loss_history"),
-        evaluation=output.get("evaluation"),
-        hyperparameters=output.get("hyperparameters") or job.params.get("hyperparameters", {}),
-    )
-    services.speakers.update(
+    try:
+        result = TrainOutput.model_validate(output)
+    except ValidationError as error:
+        raise GpuJobError(f"GPU worker returned an invalid train_lora result: {error.errors()[0]['msg']}") from error
+    version = _version(job)
+    adapter = services.speakers.get_adapter(job.partner, job.name, version)
+    hyperparameters = result.hyperparameters or job.params.get("hyperparameters") or {}
+    metadata_key = keys.adapter_metadata_key(job.partner, job.voice_id, version)
+    metadata = {
+        "version": version,
+        "tts_type": result.tts_type or job.params.get("tts_type"),
+        "hyperparameters": hyperparameters,
+        "evaluation": result.evaluation,
+        "final_loss": result.final_loss,
+        "loss_history": result.loss_history,
+        "dataset_sample_ids": adapter.dataset_sample_ids if adapter else [],
+        "completed_at": utc_now_iso(),
+    }
+    services.blobs.put_bytes(metadata_key, json.dumps(metadata, indent=2).encode(), "application/json")
+    recorded = services.speakers.finish_training(
         job.partner,
         job.name,
-        {"training_status": JobStatus.COMPLETED.value, "training_error": None, "adapters": adapters},
+        job.voice_id,
+        version,
+        {"training_status": JobStatus.COMPLETED.value, "training_error": None, "progress": None},
+        {
+            "status": JobStatus.COMPLETED.value,
+            "adapter_key": keys.adapter_key(job.partner, job.voice_id, version),
+            "metadata_key": metadata_key,
+            "hyperparameters": hyperparameters,
+            "final_loss": result.final_loss,
+            "loss_history": result.loss_history,
+            "evaluation": result.evaluation,
+            "error": None,
+        },
     )
+    if not recorded and _speaker(services, job) is None:
+        # Deleted while training: the worker's uploads landed after the delete swept the prefix.
+        services.blobs.delete_prefix(keys.adapter_prefix(job.partner, job.voice_id, version))
 
 
 def apply_failure(services: Services, job: PipelineJob, reason: str) -> None:
-    speaker = services.speakers.get(job.partner, job.name)
-    if speaker is None or speaker.speaker_id != job.voice_id:
-        return
-    version = int(job.params.get("adapter_version", 0))
-    adapters = _with_adapter(speaker, version, status=JobStatus.FAILED, error=reason[:300])
-    services.speakers.update(
+    reason = reason[:MAX_REASON_CHARS]
+    speaker_fields = {"training_status": JobStatus.FAILED.value, "training_error": reason, "progress": None}
+    version = int(job.params.get("adapter_version") or 0)
+    if not services.speakers.finish_training(
         job.partner,
         job.name,
-        {"training_status": JobStatus.FAILED.value, "training_error": reason[:300], "adapters": adapters},
+        job.voice_id,
+        version,
+        speaker_fields,
+        {"status": JobStatus.FAILED.value, "error": reason},
+    ):
+        # No adapter item to fail with it (a malformed job): the speaker must still leave `training`.
+        services.speakers.update_stage(job.partner, job.name, job.voice_id, STAGE, speaker_fields)
+
+
+def record_progress(services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
+    services.speakers.update_stage(
+        job.partner,
+        job.name,
+        job.voice_id,
+        STAGE,
+        {"progress": {"job": STAGE, **progress, "updated_at": utc_now_iso()}},
     )

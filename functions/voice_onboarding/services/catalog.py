@@ -1,0 +1,54 @@
+"""The shared voice catalog: deploy (publish) and undeploy speakers, list what is published.
+
+A speaker's `voice_sample_uuid` (`vs_` + random) is assigned at its first deploy and kept across
+undeploy/redeploy, so campaigns that reference it resolve to the same voice again. Deploy requires a
+completed clone (status `ready`): a catalog entry must be usable by the flows that pick it.
+"""
+
+import secrets
+
+from voice_onboarding.domain.errors import SpeakerNotFound, SpeakerNotReady
+from voice_onboarding.domain.speaker import CatalogEntry, SpeakerRecord
+from voice_onboarding.domain.voice import JobStatus, utc_now_iso
+from voice_onboarding.services.container import Services
+from voice_onboarding.services.speakers import catalog_repo
+
+_ATTEMPTS = 3  # a concurrent first deploy may set the uuid between our read and write: re-read and retry
+
+
+def new_voice_sample_uuid() -> str:
+    return "vs_" + secrets.token_hex(8)
+
+
+def deploy(services: Services, owner: str, name: str) -> SpeakerRecord:
+    """Idempotent: deploying a deployed speaker refreshes its entry and keeps its uuid."""
+    for _ in range(_ATTEMPTS):
+        speaker = services.speakers.require(owner, name)
+        if speaker.clone_status != JobStatus.COMPLETED:
+            raise SpeakerNotReady()
+        entry = CatalogEntry(
+            voice_sample_uuid=speaker.voice_sample_uuid or new_voice_sample_uuid(),
+            name=speaker.name,
+            language=speaker.language,
+            description=speaker.description,
+            owner=owner,
+            speaker_id=speaker.speaker_id,
+            deployed_at=utc_now_iso(),
+        )
+        if catalog_repo(services).publish(entry, speaker.speaker_id):
+            return services.speakers.require(owner, name)
+    raise SpeakerNotFound()  # only reachable if the speaker keeps being replaced under us
+
+
+def undeploy(services: Services, owner: str, name: str) -> SpeakerRecord:
+    """Remove the catalog entry; the speaker, its dataset and its uuid stay."""
+    speaker = services.speakers.require(owner, name)
+    if speaker.voice_sample_uuid and not catalog_repo(services).unpublish(
+        owner, name, speaker.speaker_id, speaker.voice_sample_uuid
+    ):
+        raise SpeakerNotFound()  # deleted (or re-created) between the read and the write
+    return services.speakers.require(owner, name)
+
+
+def list_catalog(services: Services) -> list[CatalogEntry]:
+    return catalog_repo(services).list()

@@ -1,0 +1,89 @@
+"""The LoRA dataset of a speaker: samples (audio + transcript), their status, clearing.
+
+Dataset status, from the samples and the training state:
+    empty       no samples
+    collecting  fewer than READY_MIN_SAMPLES samples or less than READY_MIN_SECONDS of audio in total
+    ready       enough to train (and not exactly the set the latest completed adapter was trained on)
+    training    a train_lora job is running
+    trained     the latest completed adapter was trained on exactly the current samples
+"""
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from voice_onboarding.domain.speaker import AdapterVersion, DatasetSample, SpeakerRecord
+from voice_onboarding.domain.voice import JobStatus, utc_now_iso
+from voice_onboarding.services.container import Services
+from voice_onboarding.services.speaker_validation import DATASET_SAMPLE_SECONDS, accepted_audio, validate_transcript
+from voice_onboarding.storage import keys
+
+# Below these a LoRA run overfits to a handful of phrases and its held-out evaluation means little.
+READY_MIN_SAMPLES = 5
+READY_MIN_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    name: str
+    sample_count: int
+    total_duration_seconds: float
+    status: str
+
+
+def dataset_status(speaker: SpeakerRecord, samples: list[DatasetSample], adapters: list[AdapterVersion]) -> str:
+    if speaker.training_status == JobStatus.IN_PROGRESS:
+        return "training"
+    if not samples:
+        return "empty"
+    if len(samples) < READY_MIN_SAMPLES or sum(s.duration_seconds for s in samples) < READY_MIN_SECONDS:
+        return "collecting"
+    completed = [a for a in adapters if a.status == JobStatus.COMPLETED]
+    if completed and set(completed[-1].dataset_sample_ids) == {s.sample_id for s in samples}:
+        return "trained"
+    return "ready"
+
+
+def summary(services: Services, owner: str, name: str) -> DatasetSummary:
+    speaker = services.speakers.require(owner, name)
+    samples = services.speakers.list_samples(owner, name)
+    adapters = services.speakers.list_adapters(owner, name)
+    return DatasetSummary(
+        name=name,
+        sample_count=len(samples),
+        total_duration_seconds=round(sum(s.duration_seconds for s in samples), 2),
+        status=dataset_status(speaker, samples, adapters),
+    )
+
+
+def add_sample(services: Services, owner: str, name: str, audio: Path, transcript: str) -> DatasetSample:
+    """Store one sample. Allowed while training runs: a run trains on its own snapshot of sample ids."""
+    speaker = services.speakers.require(owner, name)
+    text = validate_transcript(transcript)
+    accepted = accepted_audio(audio, DATASET_SAMPLE_SECONDS, "Dataset sample")
+    sample_id = "smp_" + secrets.token_hex(6)
+    object_key = keys.dataset_sample_key(owner, speaker.speaker_id, sample_id, accepted.extension)
+    sample = DatasetSample(
+        sample_id=sample_id,
+        duration_seconds=accepted.duration,
+        transcript=text,
+        object_key=object_key,
+        created_at=utc_now_iso(),
+    )
+    services.blobs.put_file(object_key, audio, content_type=accepted.content_type)
+    try:
+        services.speakers.add_sample(owner, name, speaker.speaker_id, sample)  # 404 if deleted meanwhile
+    except BaseException:
+        services.blobs.delete(object_key)
+        raise
+    return sample
+
+
+def clear(services: Services, owner: str, name: str) -> int:
+    """Remove every sample (items and audio); the speaker and its adapters stay. 409 while training."""
+    services.speakers.lock_dataset(owner, name)
+    samples = services.speakers.list_samples(owner, name)
+    services.speakers.delete_samples(owner, name, samples)
+    # Exactly these objects, not the prefix: a sample uploaded concurrently keeps its audio.
+    services.blobs.delete(*[s.object_key for s in samples])
+    return len(samples)
