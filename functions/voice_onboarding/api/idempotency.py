@@ -3,18 +3,23 @@ of making a second voice or job. Records live in the same DynamoDB table, scoped
 
 import base64
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from voice_onboarding.observability import logger
 from voice_onboarding.storage.api_keys_repo import hash_key
 from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item
 
 HEADER = "Idempotency-Key"
 TTL_SECONDS = 24 * 3600
+# An in-progress claim older than this belongs to a request that died (the API Lambda times out at
+# 29 s): a retry may take it over instead of waiting 24 h for the TTL.
+IN_PROGRESS_EXPIRY_SECONDS = 60
 MAX_KEY_LENGTH = 255
 # Bodies above this are not stored (DynamoDB items are capped at 400 KB); such POSTs just run again.
 MAX_STORED_BODY = 300_000
@@ -42,15 +47,18 @@ class IdempotencyStore:
             "state": "in_progress",
             "request_hash": request_hash,
             "ttl": int(now) + TTL_SECONDS,
+            "in_progress_expiry": int(now) + IN_PROGRESS_EXPIRY_SECONDS,
         }
         try:
             self.db.put_item(
                 TableName=self.table,
                 Item=to_item(item),
-                # An expired record (TTL deletion lags) may be reclaimed.
-                ConditionExpression="attribute_not_exists(PK) OR #ttl < :now",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":now": serialize(int(now))},
+                # An expired record (TTL deletion lags), or the claim of a request that died, may be reclaimed.
+                ConditionExpression=(
+                    "attribute_not_exists(PK) OR #ttl < :now OR (#state = :in_progress AND in_progress_expiry < :now)"
+                ),
+                ExpressionAttributeNames={"#ttl": "ttl", "#state": "state"},
+                ExpressionAttributeValues={":now": serialize(int(now)), ":in_progress": serialize("in_progress")},
             )
         except ClientError as error:
             if not is_conditional_failure(error):
@@ -83,6 +91,20 @@ def _supplied_api_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.query_params.get("api_key")
 
 
+def request_fingerprint(request: Request, body: bytes) -> str:
+    """Hash of what the request asks for. Clients pick a fresh random multipart boundary for every
+    attempt, so the boundary is neutralised: a faithful retry must hash the same."""
+    content_type = request.headers.get("content-type", "")
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+    if boundary:
+        body = body.replace(boundary.group(1).encode(), b"BOUNDARY")
+        content_type = content_type.replace(boundary.group(1), "BOUNDARY")
+    # api_key is left out of the query: the record is already scoped by the key.
+    query = sorted((k, v) for k, v in request.query_params.multi_items() if k != "api_key")
+    parts = [request.method, request.url.path, repr(query), content_type.split(";")[0].strip().lower()]
+    return hashlib.sha256("\n".join(parts).encode() + b"\n" + body).hexdigest()
+
+
 async def idempotency_middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     idempotency_key = request.headers.get(HEADER)
     api_key = _supplied_api_key(request)
@@ -96,14 +118,11 @@ async def idempotency_middleware(request: Request, call_next: Callable[[Request]
     services = get_services(request)
     store = IdempotencyStore(services.dynamodb, services.settings.table_name)
     scope = hash_key(api_key)  # per API key: two clients can never collide on a key
-    body = await request.body()
-    request_hash = hashlib.sha256(
-        b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
-    ).hexdigest()
+    request_hash = request_fingerprint(request, await request.body())
     existing = store.claim(scope, idempotency_key, request_hash, services.clock())
     if existing is not None:
         if existing.get("request_hash") != request_hash:
-            return JSONResponse({"detail": f"{HEADER} was already used with a different request"}, status_code=422)
+            return JSONResponse({"detail": f"{HEADER} was already used with a different request"}, status_code=409)
         if existing.get("state") != "completed":
             return JSONResponse(
                 {"detail": f"A request with this {HEADER} is still being processed"},
@@ -120,12 +139,24 @@ async def idempotency_middleware(request: Request, call_next: Callable[[Request]
     try:
         response = await call_next(request)
     except BaseException:
-        store.release(scope, idempotency_key)
+        try:
+            store.release(scope, idempotency_key)
+        except (ClientError, BotoCoreError):
+            pass  # the claim expires on its own; report the request's own failure
         raise
     chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
     payload = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-    if response.status_code >= 500 or response.status_code in _NOT_STORED_STATUSES or len(payload) > MAX_STORED_BODY:
-        store.release(scope, idempotency_key)  # let a retry run for real
-    else:
-        store.complete(scope, idempotency_key, response.status_code, response.media_type, payload)
+    try:
+        if (
+            response.status_code >= 500
+            or response.status_code in _NOT_STORED_STATUSES
+            or len(payload) > MAX_STORED_BODY
+        ):
+            store.release(scope, idempotency_key)  # let a retry run for real
+        else:
+            store.complete(scope, idempotency_key, response.status_code, response.media_type, payload)
+    except (ClientError, BotoCoreError) as error:
+        # The operation itself is done: answer it. The claim expires (IN_PROGRESS_EXPIRY_SECONDS) and a
+        # retry then runs again, meeting the domain's own guards (409 for an existing voice).
+        logger.warning("idempotency record not updated", extra={"error": type(error).__name__})
     return Response(payload, status_code=response.status_code, headers=dict(response.headers))
