@@ -53,33 +53,73 @@ def test_keys_are_stored_hashed(services, api_key):
     assert api_key not in str(items)
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("get", ""),
-        ("post", "/empty"),
-        ("get", "/v"),
-        ("delete", "/v"),
-        ("put", "/v/name"),
-        ("post", "/v/samples"),
-        ("get", "/v/samples/1"),
-        ("delete", "/v/samples/1"),
-        ("get", "/v/samples-bundle"),
-        ("post", "/v/split"),
-        ("post", "/v/embed"),
-        ("get", "/v/test-samples"),
-        ("get", "/v/test-samples/test_1_1.opus"),
-        ("delete", "/v/test-files/kyutai"),
-        ("put", "/v/preferred-sample"),
-    ],
-)
-def test_other_partners_key_cannot_touch_any_route(app, other_api_key, client, method, path):
+# Every partner-scoped route (paths relative to BASE, or absolute); test_every_partner_route_is_listed
+# keeps this list complete as routes are added.
+PARTNER_ROUTES = [
+    ("get", ""),
+    ("post", ""),
+    ("post", "/empty"),
+    ("get", "/v"),
+    ("delete", "/v"),
+    ("put", "/v/name"),
+    ("post", "/v/samples"),
+    ("get", "/v/samples/1"),
+    ("delete", "/v/samples/1"),
+    ("get", "/v/samples-bundle"),
+    ("post", "/v/split"),
+    ("post", "/v/embed"),
+    ("get", "/v/test-samples"),
+    ("get", "/v/test-samples/test_1_1.opus"),
+    ("delete", "/v/test-files/kyutai"),
+    ("put", "/v/preferred-sample"),
+    ("post", f"/api/uploads/{PARTNER}"),
+]
+
+
+def _url(path: str) -> str:
+    return path if path.startswith("/api/") else f"{BASE}{path}"
+
+
+@pytest.mark.parametrize(("method", "path"), PARTNER_ROUTES)
+@pytest.mark.parametrize("key_in", ["header", "query"])
+def test_other_partners_key_cannot_touch_any_route(app, other_api_key, client, method, path, key_in, all_bucket_keys):
     client.post(f"{BASE}/empty", data={"name": "v"})
-    intruder = TestClient(app, headers={"X-Api-Key": other_api_key}, raise_server_exceptions=False)
-    response = getattr(intruder, method)(f"{BASE}{path}")
+    before = all_bucket_keys()
+    intruder = TestClient(app, raise_server_exceptions=False)
+    kwargs = {"headers": {"X-Api-Key": other_api_key}} if key_in == "header" else {"params": {"api_key": other_api_key}}
+    # With a plausible body too, so the refusal cannot depend on the request failing validation first.
+    if method in ("post", "put"):
+        kwargs["data" if not path.startswith("/api/uploads") else "json"] = (
+            {"filename": "x.wav", "size_bytes": 10} if path.startswith("/api/uploads") else {"name": "w"}
+        )
+    response = getattr(intruder, method)(_url(path), **kwargs)
     assert response.status_code == 403
     assert response.json() == {"detail": "Access denied"}
     assert client.get(f"{BASE}/v").status_code == 200
+    assert [v["name"] for v in client.get(BASE).json()] == ["v"]
+    assert all_bucket_keys() == before
+
+
+def test_every_partner_route_is_listed(app):
+    """A new partner-scoped route must join PARTNER_ROUTES, or this fails (read from the OpenAPI
+    document, which lists every operation whatever the router nesting)."""
+    concrete = {
+        "{partner}": PARTNER,
+        "{voice}": "v",
+        "{index}": "1",
+        "{filename}": "test_1_1.opus",
+        "{tts_type}": "kyutai",
+    }
+    documented = set()
+    for template, operations in app.openapi()["paths"].items():
+        if "{partner}" not in template:
+            continue
+        for placeholder, value in concrete.items():
+            template = template.replace(placeholder, value)
+        documented |= {(method, template) for method in operations}
+    listed = {(method, _url(path)) for method, path in PARTNER_ROUTES}
+    assert len(documented) >= 17
+    assert documented <= listed, sorted(documented - listed)
 
 
 def test_cli_creates_lists_and_revokes(services, capsys, monkeypatch, anon_client):
