@@ -6,7 +6,15 @@ which RunPod records as a FAILED job; nothing is faked when a model cannot be lo
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
+
+if not __package__:
+    # Run as a script (`python gpu_worker/handler.py`, the image's CMD): import the package from its
+    # parent, and drop the script's own dir so its modules (audio, lora...) cannot shadow others.
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -55,6 +63,9 @@ def handler(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": f"transfer failed: {type(exc).__name__}"}
     except ValueError as exc:
         return {"error": str(exc)}
+    except Exception as exc:  # a job must end with a one-line reason, not a traceback
+        log.exception("job %s failed", job.get("id", "local"))
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
     progress("done")
     return result
 

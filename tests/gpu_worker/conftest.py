@@ -57,7 +57,7 @@ class BlobServer:
 @pytest.fixture
 def blob_server() -> Iterator[BlobServer]:
     server = BlobServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
     server.httpd.shutdown()

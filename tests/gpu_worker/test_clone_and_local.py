@@ -24,15 +24,27 @@ def test_clone_uploads_conditioning(blob_server, voices, encoder) -> None:
     assert emb.shape == (256,) and abs(float(np.linalg.norm(emb)) - 1) < 1e-3
 
 
-def test_runpod_local_test_input(blob_server, voices) -> None:
+def test_runpod_local_test_input_json(blob_server, voices, tmp_path) -> None:
+    """The image's CMD (`python gpu_worker/handler.py`) under runpod's local mode: no --test_input, so
+    runpod reads ./test_input.json (here: a tmp cwd, proving the script imports its package from anywhere)."""
     samples = [{"index": i, "url": blob_server.put(f"s{i}.wav", voices[f"same_{i}"])} for i in range(3)]
     job = {"input": {"kind": "embed", "tts_type": "resemblyzer", "samples": samples,
                      "outputs": {"embedding_zip": blob_server.url("e.zip")}}}  # fmt: skip
+    (tmp_path / "test_input.json").write_text(json.dumps(job))
     proc = subprocess.run(
-        [sys.executable, "-m", "gpu_worker.handler", "--test_input", json.dumps(job)],
-        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, str(REPO / "gpu_worker" / "handler.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     logs = proc.stdout + proc.stderr
     assert proc.returncode == 0, logs
-    assert "preferred_sample_index" in logs and "Job local_test completed successfully" in logs
+    assert "Using test_input.json as job input" in logs and "Job local_test completed successfully" in logs
+    assert "job local_test: embedding sample 3/3" in logs  # progress steps reach the log
+    assert "preferred_sample_index" in logs
     assert blob_server.get("e.zip")[:2] == b"PK"
+
+
+def test_shipped_test_input_is_valid() -> None:
+    from gpu_worker.handler import _input
+
+    job = json.loads((REPO / "gpu_worker" / "test_input.json").read_text())
+    assert _input.validate_python(job["input"]).kind == "embed"
