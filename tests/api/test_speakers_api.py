@@ -1,5 +1,6 @@
 """Every endpoint of speakers-api.txt against moto, plus train/adapters/catalog."""
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,114 @@ def test_speakers_are_scoped_to_the_key_owner(client, clips, app, other_api_key)
 
 def test_requires_api_key(anon_client):
     assert anon_client.get(BASE).json() == {"detail": "Invalid API key"}
+
+
+# --- format checks by content, limits named in the detail ------------------------------------------
+def _create_bytes(client, data: bytes, filename: str, name="aria-custom"):
+    return client.post(
+        BASE,
+        data={"name": name, "language": "en-US"},
+        files={"reference_audio": (filename, data, "audio/wav")},
+    )
+
+
+def test_format_is_judged_by_content_not_filename(client, clips):
+    disguised_ogg = _create_bytes(client, clips["ogg"].read_bytes(), "reference.wav")
+    assert disguised_ogg.status_code == 422
+    assert disguised_ogg.json()["detail"] == "Reference audio must be WAV or MP3 (found ogg/vorbis)"
+    # WAV bytes under an .mp3 name are accepted, and stored (and served) as WAV.
+    assert _create_bytes(client, clips["reference"].read_bytes(), "reference.mp3").status_code == 201
+    reference = client.get(f"{BASE}/aria-custom/reference")
+    assert reference.headers["content-type"] == "audio/wav"
+    assert reference.content == clips["reference"].read_bytes()
+
+
+def test_durations_name_the_limit_and_the_actual_value(client, clips):
+    assert _create(client, clips, clip="long").json()["detail"] == (
+        "Reference audio must be 10-60 seconds long (got 61.0 s)"
+    )
+    assert _create(client, clips, clip="short").json()["detail"] == (
+        "Reference audio must be 10-60 seconds long (got 9.0 s)"
+    )
+    _create(client, clips)
+    detail = _sample(client, clips, clip="tiny").json()["detail"]
+    assert detail == "Dataset sample must be 5-30 seconds long (got 3.0 s)"
+
+
+def test_not_audio_and_bad_language_or_transcript_are_422(client, clips, services):
+    services.clock = itertools.count(1_000_000, 61).__next__  # a new rate-limit window per call
+    assert _create_bytes(client, b"hello, not audio", "reference.wav").status_code == 422
+    for language in ("en-us", "EN-US", "en", "english-US"):
+        response = _create(client, clips, language=language)
+        assert response.status_code == 422 and "en-US" in response.json()["detail"], language
+    _create(client, clips)
+    too_long = _sample(client, clips, transcript="a" * 1001)
+    assert too_long.status_code == 422 and "1000 characters" in too_long.json()["detail"]
+    assert _sample(client, clips, transcript="a" * 1000).status_code == 201
+
+
+def test_speech_reference_from_espeak(client, tmp_path):
+    if not audio_factory.espeak_available():
+        pytest.skip("espeak-ng not installed")
+    line = audio_factory.speech(tmp_path / "line.wav", audio_factory.SENTENCES[0])
+    clip = audio_factory.concat(tmp_path / "speech.mp3", [line, line, line, line])
+    response = client.post(
+        BASE,
+        data={"name": "spoken", "language": "en-US"},
+        files={"reference_audio": ("speech.mp3", clip.read_bytes(), "audio/mpeg")},
+    )
+    assert response.status_code == 201, response.text
+    assert client.get(f"{BASE}/spoken/reference").headers["content-type"] == "audio/mpeg"
+
+
+def test_large_reference_redirects_to_s3(client, clips, services):
+    _create(client, clips)
+    services.settings.max_inline_download_bytes = 1000
+    response = client.get(f"{BASE}/aria-custom/reference", follow_redirects=False)
+    assert response.status_code == 307
+    assert "reference.wav" in response.headers["location"]
+
+
+# --- jobs lock the speaker ------------------------------------------------------------------------
+def test_delete_and_clear_are_409_while_training(client, clips, services, dispatcher):
+    _create(client, clips)
+    _finish_clone(services, dispatcher)
+    for _ in range(5):
+        _sample(client, clips)
+    assert client.post(f"{BASE}/aria-custom/train").status_code == 202
+    assert client.delete(f"{BASE}/aria-custom").status_code == 409
+    cleared = client.delete(f"{BASE}/aria-custom/dataset")
+    assert cleared.status_code == 409 and cleared.json() == {"detail": "Speaker is currently being processed"}
+    assert client.get(f"{BASE}/aria-custom/dataset").json()["sample_count"] == 5
+    # Uploads stay open during training (the run trains on its snapshot).
+    assert _sample(client, clips).status_code == 201
+
+
+def test_train_validates_hyperparameters_and_readiness(client, clips, services, dispatcher):
+    _create(client, clips)
+    for _ in range(5):
+        _sample(client, clips)
+    not_cloned = client.post(f"{BASE}/aria-custom/train")
+    assert not_cloned.status_code == 409  # the clone job still runs
+    _finish_clone(services, dispatcher)
+    for body in ({"rank": 0}, {"learning_rate": 0}, {"steps": 10**6}, {"dropout": 1.0}, {"ranks": 8}):
+        assert client.post(f"{BASE}/aria-custom/train", json=body).status_code == 422, body
+    accepted = client.post(f"{BASE}/aria-custom/train", json={"rank": 16}).json()
+    assert accepted["status"] == "in_progress"
+    assert accepted["hyperparameters"] == {
+        "rank": 16, "alpha": 16, "learning_rate": 1e-3, "steps": 200, "dropout": 0.0, "seed": 0
+    }  # fmt: skip
+    details = client.get(f"{BASE}/aria-custom").json()
+    assert details["training_status"] == "in_progress"
+    assert details["adapters"][0]["dataset_sample_count"] == 5
+
+
+def test_every_route_requires_an_api_key(anon_client, app):
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if not path.startswith("/api/voice/"):
+            continue
+        for method in route.methods - {"HEAD"}:
+            response = anon_client.request(method, path.replace("{name}", "aria-custom"))
+            assert response.status_code == 401, (method, path)
+            assert response.json() == {"detail": "Invalid API key"}

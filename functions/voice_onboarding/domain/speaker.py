@@ -1,5 +1,6 @@
 """Speakers (zero-shot clones + LoRA datasets), their dataset samples, adapter versions and catalog entries."""
 
+import time
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -65,6 +66,8 @@ class DatasetSample(BaseModel):
     transcript: str
     object_key: str
     created_at: str
+    # Upload order (created_at has 1 s resolution): listings and training snapshots keep it.
+    uploaded_ns: int = Field(default_factory=time.time_ns)
 
 
 class CatalogEntry(BaseModel):

@@ -248,7 +248,7 @@ class SpeakerRepository:
 
     def list_samples(self, owner: str, name: str) -> list[DatasetSample]:
         items = self._query(tenant_pk(owner), dataset_samples_prefix(name))
-        return sorted((DatasetSample.model_validate(i) for i in items), key=lambda s: (s.created_at, s.sample_id))
+        return sorted((DatasetSample.model_validate(i) for i in items), key=lambda s: (s.uploaded_ns, s.sample_id))
 
     def delete_samples(self, owner: str, name: str, samples: list[DatasetSample]) -> None:
         self._batch_delete([(tenant_pk(owner), dataset_sample_sk(name, s.sample_id)) for s in samples])
