@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 Url = Annotated[HttpUrl, Field(description="presigned S3 URL")]
 
@@ -68,6 +68,12 @@ class TrainLoraInput(_Strict):
     dataset: list[DatasetItem] = Field(min_length=1)
     hyperparameters: LoraHyperparameters = Field(default_factory=LoraHyperparameters)
     outputs: TrainOutputs
+
+    @field_validator("hyperparameters", mode="before")
+    @classmethod
+    def _defaults_when_null(cls, value: Any) -> Any:
+        # The dispatcher sends null when neither the request nor the adapter named any.
+        return {} if value is None else value
 
 
 JobInput = Annotated[EmbedInput | CloneInput | TrainLoraInput, Field(discriminator="kind")]

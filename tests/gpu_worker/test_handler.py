@@ -97,3 +97,13 @@ def test_embed_end_to_end_flags_other_voice(blob_server, voices, encoder) -> Non
         manifest = json.loads(zf.read("manifest.json"))
     assert centroid.shape == (256,) and abs(float(np.linalg.norm(centroid)) - 1) < 1e-3
     assert manifest["samples"][-1]["sample_index"] == 2 and manifest["samples"][-1]["flagged"]
+
+
+def test_null_hyperparameters_take_defaults() -> None:
+    from gpu_worker.handler import _input
+
+    inp = _input.validate_python(
+        {"kind": "train_lora", "dataset": [{"url": "http://h/a.wav", "transcript": "hi"}],
+         "hyperparameters": None, "outputs": {"adapter": "http://h/a.zip"}}
+    )  # fmt: skip
+    assert inp.hyperparameters.rank == 8 and inp.hyperparameters.steps == 100
