@@ -1,29 +1,38 @@
-"""Split a recording into clean speech samples, cutting only in pauses.
+"""Split a recording into clean speech samples of about `sample_duration` seconds, cut only in pauses.
 
-Memory stays flat with the recording's length: ffmpeg streams 16 kHz mono PCM through a pipe and only
-per-frame statistics (energy, clipping) are kept, ~12 bytes per 30 ms frame (~3 MB for two hours).
-Samples are then cut from the source by ffmpeg itself, one short seek-and-encode per sample."""
+1. Decode: ffmpeg streams 16 kHz mono s16le PCM through a pipe, read in 60 s windows and reduced to
+   per-frame features (audio/vad.py); memory stays flat with the recording's length.
+2. Detect speech (adaptive noise floor, noise/tone rejection) and plan segments greedily: from a
+   pause, pick the pause whose distance is closest to the target (60-140 % of it), preferring longer
+   pauses (sentence ends); never across a long silence or a noise stretch.
+3. Score every segment (speech ratio, SNR, clipping, level), drop unusable ones, keep the best
+   `max_samples` (ties: earliest), returned in recording order.
+4. Encode: cut each sample from the original (full bandwidth, not the 16 kHz analysis PCM) with
+   input seeking `-ss/-t`, opus 96 kbps mono; one ffmpeg process per batch of samples, whose
+   encoder threads use every core."""
 
 import subprocess
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from voice_onboarding.audio import vad
 from voice_onboarding.audio.ffmpeg import OPUS_BITRATE, ffmpeg_exe
+from voice_onboarding.audio.vad import FRAME, FRAME_SECONDS, SAMPLE_RATE, FrameFeatures, SpeechMap
 from voice_onboarding.domain.voice import format_timestamp
 
-SAMPLE_RATE = 16_000
-FRAME_SECONDS = 0.03
-FRAME = int(SAMPLE_RATE * FRAME_SECONDS)
-CHUNK_FRAMES = 2000  # 60 s of audio per read
-MIN_PAUSE_SECONDS = 0.15  # shorter gaps are inside words (stops, plosives)
+READ_SECONDS = 60  # PCM held at once: 60 s = 1.9 MB
 LONG_SILENCE_SECONDS = 1.5  # a sample never spans a silence this long
-EDGE_PADDING_SECONDS = 0.08  # keep a breath of the pause on each side so onsets aren't clipped
-CLIP_LEVEL = 32_000
-MAX_CLIPPING_RATIO = 0.01
-MIN_SPEECH_RATIO = 0.3
-MIN_SAMPLE_FRACTION = 0.6  # a sample shorter than 60% of the target is a fragment, not a sample
+EDGE_PADDING_SECONDS = 0.09  # keep a breath of the pause on each side so onsets/decays aren't clipped
+MIN_LENGTH_FRACTION = 0.6  # samples are 60..140 % of the target duration
+MAX_LENGTH_FRACTION = 1.4
+SILENT_DBFS = -55.0  # a recording whose loud parts stay below this is silent
+# A sample is rejected when it is distorted, noise-dominated or mostly pauses.
+MAX_CLIPPING_RATIO = 0.002
+MIN_SNR_DB = 12.0
+MIN_SPEECH_RATIO = 0.5
+ENCODE_BATCH = 20  # samples per ffmpeg process (one input + one output each)
 
 
 class SplitError(Exception):
@@ -45,166 +54,218 @@ class SplitResult(BaseModel):
     speech_seconds: float
 
 
-class _FrameStats(BaseModel):
-    model_config = {"arbitrary_types_allowed": True}
+class Segment(BaseModel):
+    """A planned sample in frames [start, end), with its quality report once measured."""
 
-    db: np.ndarray  # per-frame RMS level, dBFS
-    clipped: np.ndarray  # per-frame count of clipped samples
+    model_config = ConfigDict(frozen=True)
+
+    start: int
+    end: int
+    quality: dict[str, float] = {}
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start) * FRAME_SECONDS
 
 
-def analyse(source: Path) -> _FrameStats:
-    """Stream-decode and reduce to per-frame level and clipping counts."""
-    command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(source), "-vn", "-ac", "1",
-               "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]  # fmt: skip
-    levels: list[np.ndarray] = []
-    clipped: list[np.ndarray] = []
+def decode_features(source: Path) -> FrameFeatures:
+    """Stream-decode any format ffmpeg reads into per-frame features, one window at a time."""
+    command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(source), "-vn", "-map", "0:a:0",
+               "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]  # fmt: skip
+    extractor = vad.FeatureExtractor()
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        assert process.stdout is not None
-        remainder = b""
-        while True:
-            chunk = process.stdout.read(FRAME * 2 * CHUNK_FRAMES)
-            if not chunk:
-                break
-            data = remainder + chunk
-            usable = len(data) // (FRAME * 2) * FRAME * 2
-            remainder = data[usable:]
-            frames = np.frombuffer(data[:usable], dtype="<i2").reshape(-1, FRAME).astype(np.float32)
-            power = np.mean(frames * frames, axis=1) / (32768.0**2)
-            levels.append(10 * np.log10(power + 1e-12))
-            clipped.append(np.count_nonzero(np.abs(frames) >= CLIP_LEVEL, axis=1))
-        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-    if not levels:
-        reason = stderr.strip().splitlines()[-1] if stderr.strip() else "no audio stream"
+        assert process.stdout is not None and process.stderr is not None
+        while chunk := process.stdout.read(READ_SECONDS * SAMPLE_RATE * 2):
+            extractor.feed(chunk)
+        # stderr is only read at the end: -v error keeps it to a few lines, well below a pipe buffer.
+        stderr = process.stderr.read().decode(errors="replace").strip()
+        returncode = process.wait()
+    features = extractor.finish()
+    if features.frames == 0 or (returncode != 0 and features.seconds < 1):
+        reason = stderr.splitlines()[-1] if stderr else "no audio stream"
         raise SplitError(f"Recording could not be decoded: {reason[:200]}")
-    return _FrameStats(db=np.concatenate(levels), clipped=np.concatenate(clipped))
+    return features
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index runs where mask is True."""
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+class _Pause(BaseModel):
+    start: int
+    end: int
+    hard: bool  # a long silence or noise: a sample never spans it
+    lead: int  # silent frames after `start` usable as padding at a sample's end
+    trail: int  # silent frames before `end` usable as padding at a sample's start
 
 
-def detect_speech(db: np.ndarray) -> tuple[np.ndarray, float]:
-    """Energy VAD with an adaptive noise floor. Returns the per-frame speech mask and the floor."""
-    floor = float(np.percentile(db, 10))
-    loud = float(np.percentile(db, 95))
-    if loud < -55:
-        raise SplitError("Recording contains no speech (it is silent)")
-    # Speech rises well above its own pauses; stationary noise or a steady tone does not.
-    if loud - floor < 12:
-        raise SplitError("Recording contains no speech: only steady noise or tone (no pauses between words)")
-    threshold = max(floor + 0.35 * (loud - floor), -50.0)
-    speech = db > threshold
-    # Close gaps shorter than a pause: they are within a word.
-    min_pause = int(MIN_PAUSE_SECONDS / FRAME_SECONDS)
-    for start, end in _runs(~speech):
-        if end - start < min_pause and start > 0 and end < len(speech):
-            speech[start:end] = True
-    return speech, floor
+def _pauses(speech_map: SpeechMap) -> list[_Pause]:
+    """Every gap between speech of at least a pause's length, plus the recording's two edges."""
+    speech, noise = speech_map.speech, speech_map.noise
+    n = speech.size
+    padding = int(round(EDGE_PADDING_SECONDS / FRAME_SECONDS))
+    min_pause = int(round(vad.MIN_PAUSE_SECONDS / FRAME_SECONDS))
+    long_silence = int(round(LONG_SILENCE_SECONDS / FRAME_SECONDS))
+    pauses = []
+    for start, end in vad.runs(~speech):
+        if end - start < min_pause and 0 < start and end < n:
+            continue
+        gap_noise = np.flatnonzero(noise[start:end])
+        lead = int(gap_noise[0]) if gap_noise.size else end - start
+        trail = int(end - start - 1 - gap_noise[-1]) if gap_noise.size else end - start
+        hard = end - start >= long_silence or gap_noise.size > 0 or start == 0 or end == n
+        pauses.append(_Pause(start=start, end=end, hard=hard, lead=min(lead, padding), trail=min(trail, padding)))
+    if not pauses or pauses[0].start > 0:
+        pauses.insert(0, _Pause(start=0, end=0, hard=True, lead=0, trail=0))
+    if pauses[-1].end < n:
+        pauses.append(_Pause(start=n, end=n, hard=True, lead=0, trail=0))
+    return pauses
 
 
-def plan_segments(speech: np.ndarray, sample_duration: float) -> list[tuple[int, int]]:
-    """Frame ranges of samples: each starts and ends inside a pause, near `sample_duration` long."""
+def plan_segments(speech_map: SpeechMap, sample_duration: float) -> list[Segment]:
+    """Greedy left-to-right: each segment starts and ends inside a pause and is 60-140 % of the target.
+    Stretches that cannot give one (a fragment before a long silence, unbroken sound) are skipped."""
     target = sample_duration / FRAME_SECONDS
-    pauses = [(s, e) for s, e in _runs(~speech) if e - s >= MIN_PAUSE_SECONDS / FRAME_SECONDS]
-    long_silence = LONG_SILENCE_SECONDS / FRAME_SECONDS
-    padding = int(EDGE_PADDING_SECONDS / FRAME_SECONDS)
-    segments: list[tuple[int, int]] = []
-    speech_runs = _runs(speech)
-    if not speech_runs:
-        return segments
-    start = max(0, speech_runs[0][0] - padding)
-    position = 0  # index into pauses
-    while True:
-        # Pauses after the current start, until a long silence (a hard boundary) or the end.
-        candidates = []
-        while position < len(pauses) and pauses[position][0] <= start:
-            position += 1
-        hard_end = None
-        for pause in pauses[position:]:
-            if pause[0] - start > 1.4 * target:
+    shortest, longest = MIN_LENGTH_FRACTION * target, MAX_LENGTH_FRACTION * target
+    pauses = _pauses(speech_map)
+    segments: list[Segment] = []
+    i = 0  # index of the pause the next segment starts in
+    while i < len(pauses) - 1:
+        begin = pauses[i].end - pauses[i].trail
+        reachable: list[int] = []
+        for j in range(i + 1, len(pauses)):
+            if pauses[j].start - begin > longest:
                 break
-            candidates.append(pause)
-            if pause[1] - pause[0] >= long_silence:
-                hard_end = pause
+            reachable.append(j)
+            if pauses[j].hard:
                 break
-        in_window = [p for p in candidates if p[0] - start >= MIN_SAMPLE_FRACTION * target]
-        if in_window:
-            # Closest to the target length; a longer pause wins ties (a sentence end beats a comma).
-            cut = min(in_window, key=lambda p: abs(p[0] - start - target) - 0.5 * min(p[1] - p[0], 20))
-            segments.append((start, min(cut[0] + padding, cut[1])))
-            next_pause = cut
-        elif hard_end is not None:
-            next_pause = hard_end  # too little speech before a long silence: drop the fragment
-        elif candidates:
-            next_pause = candidates[-1]  # no pause near the target: drop, resume after the last pause seen
+        fitting = [j for j in reachable if pauses[j].start - begin >= shortest]
+        if fitting:
+            # Closest to the target; a longer pause (a sentence end rather than a comma) wins near-ties.
+            misses = [abs(pauses[k].start - begin - target) - min(pauses[k].end - pauses[k].start, 20) for k in fitting]
+            j = fitting[misses.index(min(misses))]
+            segments.append(Segment(start=begin, end=pauses[j].start + pauses[j].lead))
+            i = j
+        elif reachable:
+            i = reachable[-1]  # a fragment too short to be a sample: drop it, continue from there
         else:
-            break  # continuous sound with no pause until the end, or nothing left
-        following = [r for r in speech_runs if r[0] >= next_pause[1]]
-        if not following:
-            break
-        start = max(next_pause[1] - padding, following[0][0] - padding)
+            i += 1  # unbroken sound longer than a sample: skip to the next pause
     return segments
 
 
-def _quality(db: np.ndarray, clipped: np.ndarray, speech: np.ndarray, floor: float) -> dict[str, float]:
-    speech_db = db[speech]
-    # Digital silence reads as -120 dBFS; a real room never is. Clamp so SNR stays meaningful.
-    floor = max(floor, -80.0)
-    power = np.mean(10 ** (db / 10))
+def measure(features: FrameFeatures, speech_map: SpeechMap, segment: Segment) -> dict[str, float]:
+    """The quality report stored with each sample."""
+    window = slice(segment.start, segment.end)
+    db, speech = features.db[window], speech_map.speech[window]
+    floor = float(np.mean(speech_map.floor_db[window]))
+    speech_db = float(np.mean(db[speech])) if speech.any() else floor
+    mean_power = float(np.mean(10.0 ** (db / 10.0)))
     return {
         "speech_ratio": round(float(np.mean(speech)), 3),
-        "snr_db": round(float(np.mean(speech_db) - floor), 1) if speech_db.size else 0.0,
-        "clipping_ratio": round(float(clipped.sum() / (len(db) * FRAME)), 5),
-        "rms_dbfs": round(float(10 * np.log10(power + 1e-12)), 1),
+        "snr_db": round(speech_db - floor, 1),
+        "clipping_ratio": round(float(features.clipped[window].sum()) / ((segment.end - segment.start) * FRAME), 5),
+        "rms_dbfs": round(10.0 * float(np.log10(mean_power + 1e-12)), 1),
     }
 
 
-def encode_sample(source: Path, target: Path, start: float, duration: float) -> None:
-    command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-ss", f"{start:.3f}", "-t", f"{duration:.3f}",
-               "-i", str(source), "-vn", "-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", OPUS_BITRATE,
-               "-f", "ogg", str(target)]  # fmt: skip
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
+def _rejection(quality: dict[str, float]) -> str | None:
+    if quality["clipping_ratio"] > MAX_CLIPPING_RATIO:
+        return "clipping"
+    if quality["snr_db"] < MIN_SNR_DB:
+        return "noise"
+    if quality["speech_ratio"] < MIN_SPEECH_RATIO:
+        return "sparse"
+    return None
+
+
+def _score(segment: Segment, target_frames: float) -> float:
+    """Higher is better: clean (SNR, capped: beyond 40 dB nobody hears a difference), dense speech,
+    close to the asked duration."""
+    q = segment.quality
+    closeness = 1.0 - abs(segment.end - segment.start - target_frames) / target_frames
+    return min(q["snr_db"], 40.0) / 40.0 + q["speech_ratio"] + 0.5 * closeness
+
+
+_REASONS = {
+    "clipping": "the audio is clipped (distorted by too high a recording level)",
+    "noise": "background noise is too loud compared with the voice",
+    "sparse": "there is too little speech between the pauses",
+}
+
+
+def choose(features: FrameFeatures, speech_map: SpeechMap, sample_duration: int, max_samples: int) -> list[Segment]:
+    """The best `max_samples` usable segments in recording order; SplitError says why there are none."""
+    planned = plan_segments(speech_map, sample_duration)
+    usable: list[Segment] = []
+    rejected: dict[str, int] = {}
+    for segment in planned:
+        measured = segment.model_copy(update={"quality": measure(features, speech_map, segment)})
+        reason = _rejection(measured.quality)
+        if reason:
+            rejected[reason] = rejected.get(reason, 0) + 1
+        else:
+            usable.append(measured)
+    if not usable:
+        if rejected:
+            why = _REASONS[max(rejected, key=lambda r: rejected[r])]
+        else:
+            why = "speech must pause briefly between phrases, without long noise"
+        raise SplitError(f"No clean {sample_duration} s stretch of speech found: {why}")
+    target = sample_duration / FRAME_SECONDS
+    # Stable sort on score, so equal scores keep the earlier segment.
+    best = sorted(usable, key=lambda s: -_score(s, target))[:max_samples]
+    return sorted(best, key=lambda s: s.start)
+
+
+def _refuse_without_speech(features: FrameFeatures, speech_map: SpeechMap, sample_duration: int) -> None:
+    if float(np.percentile(features.db, 95)) < SILENT_DBFS:
+        raise SplitError("Recording contains no speech (it is silent)")
+    if speech_map.speech_seconds == 0:
+        raise SplitError("Recording contains no speech: only steady noise or tone")
+    shortest = MIN_LENGTH_FRACTION * sample_duration
+    if speech_map.speech_seconds < shortest:
+        if speech_map.noise_seconds > speech_map.speech_seconds:
+            raise SplitError("Recording contains no usable speech: it is mostly noise")
+        raise SplitError(
+            f"Recording is too short: {speech_map.speech_seconds:.1f} s of speech, a {sample_duration} s "
+            f"sample needs at least {shortest:.0f} s"
+        )
+
+
+def encode_samples(source: Path, cuts: list[tuple[Path, float, float]]) -> None:
+    """Cut (target, start s, duration s) pieces of the source to opus 96 kbps mono."""
+    for first in range(0, len(cuts), ENCODE_BATCH):
+        batch = cuts[first : first + ENCODE_BATCH]
+        inputs: list[str] = []
+        outputs: list[str] = []
+        for number, (target, start, duration) in enumerate(batch):
+            # -ss before -i: the demuxer seeks, so a cut an hour in does not decode the hour before it.
+            inputs += ["-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", str(source)]
+            outputs += ["-map", f"{number}:a:0", "-ac", "1", "-ar", "48000", "-c:a", "libopus",
+                        "-b:a", OPUS_BITRATE, "-f", "ogg", str(target)]  # fmt: skip
+        command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *inputs, *outputs]
+        result = subprocess.run(command, capture_output=True, timeout=600)
+        if result.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed to encode samples: {result.stderr.decode(errors='replace')[-300:]}")
 
 
 def split_recording(source: Path, out_dir: Path, max_samples: int, sample_duration: int) -> SplitResult:
-    stats = analyse(source)
-    speech, floor = detect_speech(stats.db)
-    speech_seconds = float(speech.sum() * FRAME_SECONDS)
-    recording_seconds = len(stats.db) * FRAME_SECONDS
-    if speech_seconds < MIN_SAMPLE_FRACTION * sample_duration:
-        raise SplitError(
-            f"Recording is too short: {speech_seconds:.1f} s of speech, a {sample_duration} s sample needs "
-            f"at least {MIN_SAMPLE_FRACTION * sample_duration:.0f} s"
-        )
-    candidates = []
-    for start, end in plan_segments(speech, sample_duration):
-        quality = _quality(stats.db[start:end], stats.clipped[start:end], speech[start:end], floor)
-        if quality["clipping_ratio"] > MAX_CLIPPING_RATIO or quality["speech_ratio"] < MIN_SPEECH_RATIO:
-            continue
-        candidates.append((start, end, quality))
-    if not candidates:
-        raise SplitError(
-            f"No clean {sample_duration} s stretch of speech found: speech must pause between phrases, "
-            "without clipping or long noise"
-        )
-    # Keep the cleanest when there are more than asked, then restore recording order.
-    ranked = sorted(candidates, key=lambda c: c[2]["speech_ratio"] * min(c[2]["snr_db"], 40), reverse=True)
-    chosen = sorted(ranked[:max_samples], key=lambda c: c[0])
+    """Split `source` into at most `max_samples` opus files `out_dir/{1..n}.opus` of about
+    `sample_duration` seconds. Raises SplitError with a user-facing reason when nothing is usable."""
+    if not 1 <= max_samples <= 100 or not 5 <= sample_duration <= 60:
+        raise ValueError("max_samples must be 1-100 and sample_duration 5-60 s")
+    features = decode_features(source)
+    speech_map = vad.detect_speech(features)
+    _refuse_without_speech(features, speech_map, sample_duration)
+    chosen = choose(features, speech_map, sample_duration, max_samples)
     out_dir.mkdir(parents=True, exist_ok=True)
-    samples = []
-    for index, (start, end, quality) in enumerate(chosen, start=1):
-        start_s, duration = start * FRAME_SECONDS, (end - start) * FRAME_SECONDS
-        path = out_dir / f"{index}.opus"
-        encode_sample(source, path, start_s, duration)
-        samples.append(
-            SplitSample(
-                index=index, path=path, start=round(start_s, 2), duration=round(duration, 2),
-                source_timestamp=format_timestamp(start_s), quality=quality,
-            )
-        )  # fmt: skip
+    samples = [
+        SplitSample(
+            index=index, path=out_dir / f"{index}.opus", start=round(segment.start * FRAME_SECONDS, 2),
+            duration=round(segment.seconds, 2), source_timestamp=format_timestamp(segment.start * FRAME_SECONDS),
+            quality=segment.quality,
+        )
+        for index, segment in enumerate(chosen, start=1)
+    ]  # fmt: skip
+    encode_samples(source, [(s.path, s.start, s.duration) for s in samples])
     return SplitResult(
-        samples=samples, recording_duration=round(recording_seconds, 2), speech_seconds=round(speech_seconds, 2)
+        samples=samples,
+        recording_duration=round(features.seconds, 2),
+        speech_seconds=round(speech_map.speech_seconds, 2),
     )
