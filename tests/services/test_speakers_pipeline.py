@@ -1,0 +1,86 @@
+"""Create speaker -> clone -> dataset -> train_lora -> adapter, through the API, the real ASL and the real
+GPU worker (resemblyzer on CPU) in-process; presigned S3 URLs are served from moto through respx."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from fastapi.testclient import TestClient
+
+from tests import audio_factory
+from tests.pipeline.helpers import key_of
+from voice_onboarding.api.app import create_app
+from voice_onboarding.pipeline.context import using_services
+from voice_onboarding.pipeline.local_runner import LocalDispatcher
+from voice_onboarding.services.container import Services
+
+pytestmark = pytest.mark.slow
+BASE = "/api/voice/models/speakers"
+
+
+@pytest.fixture
+def local_client(services: Services) -> Iterator[tuple[TestClient, LocalDispatcher, Services]]:
+    pytest.importorskip("resemblyzer")
+    if not audio_factory.espeak_available():
+        pytest.skip("espeak-ng not installed")
+    services.settings = services.settings.model_copy(
+        update={"local_wait_scale": 0.001, "default_tts_type": "resemblyzer"}
+    )
+    bucket = services.blobs.bucket
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        key = key_of(str(request.url), bucket)
+        if request.method == "PUT":
+            services.blobs.put_bytes(key, request.content, request.headers.get("content-type", ""))
+            return httpx.Response(200)
+        data = services.blobs.get_bytes(key)
+        return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
+
+    with using_services(services), respx.mock(assert_all_called=False) as router:
+        router.route(host__regex=r"s3\.amazonaws\.com$").mock(side_effect=serve)
+        dispatcher = LocalDispatcher(services.settings)
+        services.dispatcher = dispatcher
+        key, _ = services.api_keys.create("e2e", ["my-partner"])
+        yield TestClient(create_app(services), headers={"X-Api-Key": key}), dispatcher, services
+
+
+def _speech(folder: Path, name: str, repeats: int) -> Path:
+    line = audio_factory.speech(folder / f"{name}-line.wav", audio_factory.SENTENCES[repeats % 4])
+    return audio_factory.concat(folder / f"{name}.wav", [line] * repeats)
+
+
+def test_clone_then_train_on_the_cpu_worker(local_client, tmp_path) -> None:
+    client, dispatcher, services = local_client
+    reference = _speech(tmp_path, "reference", 4)
+    created = client.post(
+        BASE,
+        data={"name": "aria-custom", "language": "en-US"},
+        files={"reference_audio": ("reference.wav", reference.read_bytes(), "audio/wav")},
+    )
+    assert created.status_code == 201, created.text
+    dispatcher.wait_idle()
+    speaker = client.get(f"{BASE}/aria-custom").json()
+    assert speaker["status"] == "ready", speaker["status_reason"]
+    assert speaker["progress"] is None
+    stored = services.speakers.require("my-partner", "aria-custom")
+    assert services.blobs.exists(stored.conditioning_key)
+
+    sample = _speech(tmp_path, "sample", 4)  # ~16 s: five make the 60 s a dataset needs
+    for i in range(5):
+        response = client.post(
+            f"{BASE}/aria-custom/dataset/sample",
+            data={"transcript": " ".join([audio_factory.SENTENCES[0]] * 4)},
+            files={"audio": (f"s{i}.wav", sample.read_bytes(), "audio/wav")},
+        )
+        assert response.status_code == 201, response.text
+    assert client.get(f"{BASE}/aria-custom/dataset").json()["status"] == "ready"
+    assert client.post(f"{BASE}/aria-custom/train", json={"steps": 3, "rank": 2}).status_code == 202
+    dispatcher.wait_idle()
+    [adapter] = client.get(f"{BASE}/aria-custom/adapters").json()
+    assert adapter["status"] == "completed", adapter["error"]
+    assert adapter["hyperparameters"]["steps"] == 3 and adapter["final_loss"] is not None
+    prefix = f"my-partner/speakers/{stored.speaker_id}/adapters/v1/"
+    assert services.blobs.exists(prefix + "adapter.zip") and services.blobs.exists(prefix + "metadata.json")
+    assert client.get(f"{BASE}/aria-custom/dataset").json()["status"] == "trained"
