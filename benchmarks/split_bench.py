@@ -32,7 +32,8 @@ print(len(result.samples))
 """
 
 NAIVE_PYDUB = """
-import subprocess, sys
+import subprocess, sys, warnings
+warnings.filterwarnings("ignore", message="Couldn't find ffmpeg")
 from pathlib import Path
 from pydub import AudioSegment
 from voice_onboarding.audio.ffmpeg import ffmpeg_exe

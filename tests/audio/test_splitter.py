@@ -1,11 +1,22 @@
-"""The splitter cuts in pauses, honours its parameters and refuses recordings without speech."""
+"""The splitter cuts in pauses, honours its parameters, prefers clean speech and refuses recordings
+without usable speech, with a reason a user can act on."""
 
+import subprocess
+
+import numpy as np
 import pytest
 
 from tests import audio_factory
-from voice_onboarding.audio.splitter import SplitError, split_recording
+from voice_onboarding.audio import vad
+from voice_onboarding.audio.ffmpeg import ffmpeg_exe, probe
+from voice_onboarding.audio.splitter import (
+    SplitError,
+    decode_features,
+    plan_segments,
+    split_recording,
+)
 
-TOLERANCE = 0.12  # seconds: frame size plus the padding kept on each side of a cut
+TOLERANCE = 0.12  # seconds: one frame plus the padding kept on each side of a cut
 
 
 def _inside_a_pause(t: float, pauses: list[tuple[float, float]], total: float) -> bool:
@@ -16,11 +27,15 @@ def _inside_a_pause(t: float, pauses: list[tuple[float, float]], total: float) -
 
 def test_cut_points_fall_in_pauses(speech_recording, tmp_path):
     result = split_recording(speech_recording.path, tmp_path, max_samples=25, sample_duration=8)
-    assert len(result.samples) >= 4
+    assert len(result.samples) >= 5
     for sample in result.samples:
         start, end = sample.start, sample.start + sample.duration
         assert _inside_a_pause(start, speech_recording.pauses, speech_recording.duration), (start, sample)
         assert _inside_a_pause(end, speech_recording.pauses, speech_recording.duration), (end, sample)
+    # Greedy from the first word on: nothing is skipped in clean speech, samples never overlap.
+    ends = [s.start + s.duration for s in result.samples]
+    assert all(end <= nxt.start + 1e-6 for end, nxt in zip(ends, result.samples[1:], strict=False))
+    assert result.samples[0].start < 0.2
 
 
 def test_counts_durations_and_timestamps_honour_parameters(speech_recording, tmp_path):
@@ -33,40 +48,143 @@ def test_counts_durations_and_timestamps_honour_parameters(speech_recording, tmp
         assert 0.6 * 8 <= sample.duration <= 1.4 * 8 + 0.2
         minutes, seconds = divmod(int(sample.start), 60)
         assert sample.source_timestamp == f"{minutes:02d}:{seconds:02d}"
-        assert sample.path.read_bytes()[:4] == b"OggS"
         assert set(sample.quality) == {"speech_ratio", "snr_db", "clipping_ratio", "rms_dbfs"}
         assert sample.quality["speech_ratio"] > 0.5
+        assert sample.quality["clipping_ratio"] == 0
+        assert sample.path == tmp_path / f"{sample.index}.opus"
+
+
+def test_samples_are_opus_mono_of_the_reported_length(speech_recording, tmp_path):
+    result = split_recording(speech_recording.path, tmp_path, max_samples=2, sample_duration=10)
+    for sample in result.samples:
+        info = probe(sample.path)
+        assert info.codec == "opus"
+        assert info.duration == pytest.approx(sample.duration, abs=0.1)
+        header = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(sample.path)], capture_output=True, text=True)
+        assert "mono" in header.stderr
 
 
 def test_longer_sample_duration_gives_fewer_longer_samples(speech_recording, tmp_path):
     short = split_recording(speech_recording.path, tmp_path / "a", max_samples=25, sample_duration=5)
     long = split_recording(speech_recording.path, tmp_path / "b", max_samples=25, sample_duration=15)
-    assert len(short.samples) > len(long.samples) >= 1
+    assert len(short.samples) > len(long.samples) >= 2
     assert max(s.duration for s in short.samples) < min(s.duration for s in long.samples)
+    assert all(0.6 * 15 <= s.duration <= 1.4 * 15 + 0.2 for s in long.samples)
+
+
+def test_cleanest_samples_are_kept_when_there_are_more_than_asked(noisy_then_clean, speech_recording, tmp_path):
+    everything = split_recording(noisy_then_clean, tmp_path / "all", max_samples=25, sample_duration=8)
+    noisy = [s for s in everything.samples if s.start < speech_recording.duration]
+    assert noisy, "moderately noisy speech is still usable when nothing better exists"
+    best = split_recording(noisy_then_clean, tmp_path / "best", max_samples=3, sample_duration=8)
+    assert len(best.samples) == 3
+    assert all(s.start >= speech_recording.duration - TOLERANCE for s in best.samples)
+    assert min(s.quality["snr_db"] for s in best.samples) > max(s.quality["snr_db"] for s in noisy)
+
+
+def test_a_tone_between_speech_is_skipped_and_splitting_resumes_after_it(interrupted_recording, tmp_path):
+    result = split_recording(interrupted_recording.path, tmp_path, max_samples=25, sample_duration=8)
+    tone_start, tone_end = interrupted_recording.tone
+    for sample in result.samples:
+        overlap = min(sample.start + sample.duration, tone_end) - max(sample.start, tone_start)
+        assert overlap < 0.5, sample  # at most the smear of the 0.6 s analysis window at the junction
+    assert any(s.start + s.duration <= tone_start for s in result.samples)
+    assert any(s.start >= tone_end - 0.5 for s in result.samples)
+
+
+def test_clipped_speech_is_refused_as_distorted(speech_recording, tmp_path):
+    clipped = tmp_path / "clipped.wav"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-i", str(speech_recording.path), "-af", "volume=25dB", str(clipped)],
+        check=True,
+    )
+    with pytest.raises(SplitError, match="clipped"):
+        split_recording(clipped, tmp_path / "out", 5, 8)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
     ("make", "fragment"),
     [
-        (lambda p: audio_factory.silence(p / "s.wav", 30), "silent"),
-        (lambda p: audio_factory.noise(p / "n.wav", 30), "steady noise"),
-        (lambda p: audio_factory.tone(p / "t.wav", 30), "steady noise or tone"),
+        (lambda p: audio_factory.silence(p / "s.wav", 30), "no speech \\(it is silent\\)"),
+        (lambda p: audio_factory.noise(p / "n.wav", 30), "only steady noise or tone"),
+        (lambda p: audio_factory.tone(p / "t.wav", 30), "only steady noise or tone"),
+        (
+            lambda p: audio_factory.concat(
+                p / "bursts.wav", [audio_factory.noise(p / "b.wav", 2), audio_factory.silence(p / "q.wav", 1)] * 6
+            ),
+            "no speech",
+        ),
     ],
+    ids=["silence", "white-noise", "tone", "noise-bursts"],
 )
 def test_no_speech_is_refused_with_a_reason(tmp_path, make, fragment):
     with pytest.raises(SplitError, match=fragment):
         split_recording(make(tmp_path), tmp_path / "out", 5, 10)
-    assert not list((tmp_path / "out").glob("*.opus")) if (tmp_path / "out").exists() else True
+    assert not (tmp_path / "out").exists()
 
 
 def test_shorter_than_one_sample_is_refused(tmp_path):
-    short = audio_factory.speech(tmp_path / "short.wav", "Hello there.")
-    with pytest.raises(SplitError, match="too short"):
+    short = audio_factory.speech(tmp_path / "short.wav", "Hello there, how are you?")
+    with pytest.raises(SplitError, match="too short: [0-9.]+ s of speech, a 15 s sample needs at least 9 s"):
         split_recording(short, tmp_path / "out", 5, 15)
 
 
-def test_undecodable_is_refused(tmp_path):
+@pytest.mark.parametrize("content", [b"OggS" + b"\x00" * 500, b"", b"not audio at all" * 100])
+def test_undecodable_is_refused(tmp_path, content):
     junk = tmp_path / "junk.opus"
-    junk.write_bytes(b"OggS" + b"\x00" * 500)
+    junk.write_bytes(content)
     with pytest.raises(SplitError, match="could not be decoded"):
         split_recording(junk, tmp_path / "out", 5, 10)
+
+
+@pytest.mark.parametrize(("max_samples", "sample_duration"), [(0, 10), (101, 10), (5, 4), (5, 61)])
+def test_parameters_outside_the_api_ranges_are_programming_errors(tmp_path, max_samples, sample_duration):
+    with pytest.raises(ValueError):
+        split_recording(tmp_path / "never-read.opus", tmp_path, max_samples, sample_duration)
+
+
+def test_features_do_not_depend_on_how_the_stream_is_chunked(speech_recording):
+    """The decoder pipe delivers arbitrary chunk sizes; frames must line up across them."""
+    reference = decode_features(speech_recording.path)
+    pcm = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(speech_recording.path), "-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    extractor = vad.FeatureExtractor()
+    for start in range(0, len(pcm), 7777):  # odd size: not a multiple of a frame or even a sample
+        extractor.feed(pcm[start : start + 7777])
+    chunked = extractor.finish()
+    assert chunked.frames == reference.frames == len(pcm) // (2 * vad.FRAME)
+    np.testing.assert_allclose(chunked.db, reference.db, atol=1e-4)
+    np.testing.assert_allclose(chunked.flatness, reference.flatness, atol=1e-5)
+
+
+def _synthetic_map(frames: int, utterance: int, pause: int) -> vad.SpeechMap:
+    speech = (np.arange(frames) % (utterance + pause)) < utterance
+    return vad.SpeechMap(speech=speech, noise=np.zeros(frames, bool), floor_db=np.full(frames, -70.0))
+
+
+def test_planning_two_hours_of_frames_is_fast_and_every_cut_is_in_a_pause():
+    frames = int(2 * 3600 / vad.FRAME_SECONDS)
+    utterance, pause = 100, 20  # 3 s phrases, 0.6 s pauses
+    segments = plan_segments(_synthetic_map(frames, utterance, pause), sample_duration=15)
+    assert len(segments) > 400  # the whole two hours is usable
+    period = utterance + pause
+    for segment in segments:
+        assert 0.6 * 15 <= segment.seconds <= 1.4 * 15
+        # A start lies within the padding before a phrase; an end within the padding after one.
+        assert segment.start == 0 or period - segment.start % period <= 3
+        assert 0 <= segment.end % period - utterance <= 3
+
+
+def test_unbroken_sound_longer_than_a_sample_is_skipped_not_cut():
+    frames = 3000
+    speech = np.zeros(frames, bool)
+    speech[100:1100] = True  # 30 s with no pause at all
+    speech[1200:1400] = True  # 6 s phrase: a sample on its own (60 % of 10 s); with the next it is too long
+    speech[1420:1700] = True  # 8.4 s phrase
+    speech_map = vad.SpeechMap(speech=speech, noise=np.zeros(frames, bool), floor_db=np.full(frames, -70.0))
+    segments = plan_segments(speech_map, sample_duration=10)
+    assert [(s.start, s.end) for s in segments] == [(1197, 1403), (1417, 1703)]

@@ -4,6 +4,8 @@ import pytest
 
 from tests import audio_factory
 from tests.conftest import PARTNER
+from voice_onboarding.audio.splitter import SplitError
+from voice_onboarding.pipeline.jobs import PipelineJob
 
 
 class Context:
@@ -14,11 +16,11 @@ class Context:
 
 
 @pytest.fixture
-def split_handler(services, monkeypatch):
+def split_module(services, monkeypatch):
     from voice_onboarding.handlers import split
 
     monkeypatch.setattr(split, "_services", services)
-    return split.handler
+    return split
 
 
 def _event(services, name):
@@ -28,18 +30,50 @@ def _event(services, name):
     return {"job": job}
 
 
-def test_handler_splits(split_handler, client, services, speech_recording):
-    data = speech_recording.path.read_bytes()
-    client.post(f"/api/voices/{PARTNER}", data={"name": "v"}, files={"file": ("r.wav", data, "audio/wav")})
-    assert split_handler(_event(services, "v"), Context()) == {"sample_count": 4}
-
-
-def test_handler_raises_split_error_by_name(split_handler, client, services, tmp_path):
-    noise = audio_factory.noise(tmp_path / "n.wav", 12)
-    client.post(
-        f"/api/voices/{PARTNER}", data={"name": "v"}, files={"file": ("n.wav", noise.read_bytes(), "audio/wav")}
+def _create(client, path):
+    response = client.post(
+        f"/api/voices/{PARTNER}", data={"name": "v"}, files={"file": (path.name, path.read_bytes(), "audio/wav")}
     )
+    assert response.status_code == 201, response.text
+
+
+def test_handler_splits(split_module, client, services, speech_recording):
+    _create(client, speech_recording.path)
+    assert split_module.handler(_event(services, "v"), Context()) == {"sample_count": 4}
+    assert len(services.voices.require(PARTNER, "v").samples) == 4
+
+
+def test_handler_raises_split_error_by_name(split_module, client, services, tmp_path):
+    _create(client, audio_factory.noise(tmp_path / "n.wav", 12))
     with pytest.raises(Exception) as raised:
-        split_handler(_event(services, "v"), Context())
+        split_module.handler(_event(services, "v"), Context())
+    # Step Functions matches ErrorEquals on the type name; the message is the user-facing reason.
     assert type(raised.value).__name__ == "SplitError"
-    assert "no speech" in str(raised.value)
+    assert str(raised.value) == "Recording contains no speech: only steady noise or tone"
+
+
+def test_process_passes_the_parsed_job_to_the_injected_splitter(services):
+    seen: list[PipelineJob] = []
+
+    def fake_split(given_services, job):
+        assert given_services is services
+        seen.append(job)
+        return 7
+
+    event = {"job": {"job_id": "j2", "kind": "split_and_embed", "partner": PARTNER, "name": "x", "voice_id": "id",
+                     "params": {"max_samples": 7}}}  # fmt: skip
+    from voice_onboarding.handlers.split import process
+
+    assert process(event, services, split=fake_split) == {"sample_count": 7}
+    assert seen[0].kind == "split_and_embed" and seen[0].params == {"max_samples": 7}
+
+
+def test_process_lets_split_error_through_unchanged(services):
+    from voice_onboarding.handlers.split import process
+
+    def failing(_services, _job):
+        raise SplitError("Recording is too short")
+
+    event = {"job": {"kind": "split", "partner": PARTNER, "name": "x", "voice_id": "id"}}
+    with pytest.raises(SplitError, match="^Recording is too short$"):
+        process(event, services, split=failing)

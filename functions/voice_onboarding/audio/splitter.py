@@ -12,6 +12,7 @@
    encoder threads use every core."""
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -228,10 +229,18 @@ def _refuse_without_speech(features: FrameFeatures, speech_map: SpeechMap, sampl
         )
 
 
-def encode_samples(source: Path, cuts: list[tuple[Path, float, float]]) -> None:
+Progress = Callable[[str], None]
+
+
+def _quiet(step: str) -> None:
+    pass
+
+
+def encode_samples(source: Path, cuts: list[tuple[Path, float, float]], progress: Progress = _quiet) -> None:
     """Cut (target, start s, duration s) pieces of the source to opus 96 kbps mono."""
     for first in range(0, len(cuts), ENCODE_BATCH):
         batch = cuts[first : first + ENCODE_BATCH]
+        progress(f"cutting {first + len(batch)}/{len(cuts)}")
         inputs: list[str] = []
         outputs: list[str] = []
         for number, (target, start, duration) in enumerate(batch):
@@ -245,12 +254,17 @@ def encode_samples(source: Path, cuts: list[tuple[Path, float, float]]) -> None:
             raise RuntimeError(f"ffmpeg failed to encode samples: {result.stderr.decode(errors='replace')[-300:]}")
 
 
-def split_recording(source: Path, out_dir: Path, max_samples: int, sample_duration: int) -> SplitResult:
+def split_recording(
+    source: Path, out_dir: Path, max_samples: int, sample_duration: int, progress: Progress = _quiet
+) -> SplitResult:
     """Split `source` into at most `max_samples` opus files `out_dir/{1..n}.opus` of about
-    `sample_duration` seconds. Raises SplitError with a user-facing reason when nothing is usable."""
+    `sample_duration` seconds. Raises SplitError with a user-facing reason when nothing is usable.
+    `progress` is called with a short step name before each phase (for the voice's `progress`)."""
     if not 1 <= max_samples <= 100 or not 5 <= sample_duration <= 60:
         raise ValueError("max_samples must be 1-100 and sample_duration 5-60 s")
+    progress("decoding")
     features = decode_features(source)
+    progress("detecting speech")
     speech_map = vad.detect_speech(features)
     _refuse_without_speech(features, speech_map, sample_duration)
     chosen = choose(features, speech_map, sample_duration, max_samples)
@@ -263,7 +277,7 @@ def split_recording(source: Path, out_dir: Path, max_samples: int, sample_durati
         )
         for index, segment in enumerate(chosen, start=1)
     ]  # fmt: skip
-    encode_samples(source, [(s.path, s.start, s.duration) for s in samples])
+    encode_samples(source, [(s.path, s.start, s.duration) for s in samples], progress)
     return SplitResult(
         samples=samples,
         recording_duration=round(features.seconds, 2),

@@ -1,8 +1,9 @@
 """Lambda `split` (a Step Functions task): event {"job": PipelineJob} -> {"sample_count": n}.
 
 A SplitError propagates with its type name, so the state machine's Catch routes it to the failure
-handler, which stores its message as the user-facing reason."""
+handler (and its Retry never repeats it), which stores its message as the user-facing reason."""
 
+from collections.abc import Callable
 from typing import Any
 
 from voice_onboarding.observability import MetricUnit, logger, metrics, tracer
@@ -10,21 +11,29 @@ from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services.container import Services, build_services
 from voice_onboarding.services.splitting import run_split
 
+Splitter = Callable[[Services, PipelineJob], int]
+
 _services: Services | None = None
 
 
 def _get_services() -> Services:
+    """Built on the first invocation and reused by warm ones (clients are the slow part)."""
     global _services
     _services = _services or build_services()
     return _services
+
+
+def process(event: dict[str, Any], services: Services, split: Splitter = run_split) -> dict[str, Any]:
+    """The handler's work, with its collaborators injectable (tests pass moto services or a fake split)."""
+    job = PipelineJob.model_validate(event["job"])
+    logger.append_keys(job_id=job.job_id, voice=job.name, partner=job.partner)
+    count = split(services, job)
+    metrics.add_metric(name="SamplesProduced", unit=MetricUnit.Count, value=count)
+    return {"sample_count": count}
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    job = PipelineJob.model_validate(event["job"])
-    logger.append_keys(job_id=job.job_id, voice=job.name, partner=job.partner)
-    count = run_split(_get_services(), job)
-    metrics.add_metric(name="SamplesProduced", unit=MetricUnit.Count, value=count)
-    return {"sample_count": count}
+    return process(event, _get_services())

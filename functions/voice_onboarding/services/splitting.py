@@ -1,85 +1,155 @@
-"""The split step: original.opus in S3 -> samples in S3 + one atomic update of the voice item.
+"""The split step: original.opus in S3 -> samples in S3 + one conditional update of the voice item.
 
-New samples are uploaded under a staging prefix first; only after the voice item points at them are
-they copied into place and the old ones removed. A failure at any point leaves the old samples and
-item as they were, and no new objects behind."""
+Order of writes, and why:
+1. New samples are uploaded to a staging prefix under `uploads/` (the bucket's lifecycle rule expires
+   it, so even a Lambda killed mid-upload leaves nothing behind for long). Old samples whose index
+   the new set does not reuse get cleanup markers (services/cleanup.py) before anything changes.
+2. ONE conditional update replaces `samples`, `next_sample_index`, clears the preferred sample and
+   sets `splitting_status` completed. It is the commit point: it only applies while the voice still
+   exists with the same voice_id and this job still holds the `in_progress` lock (the sweeper may
+   have failed it meanwhile). Any failure before it (SplitError, S3, a lost condition) deletes the
+   staged objects and re-raises: the old samples and the item stay exactly as they were.
+3. After the commit the staged objects are copied over the final keys `samples/{i}.opus` (server-side,
+   fast) and staging plus stale old samples are deleted. The keys are fixed by the storage layout, so
+   a short window remains where the item already lists the new samples while some final keys still
+   hold old audio; uploading to the final keys before the commit would instead destroy the old samples
+   on a failed split, which is worse. A crash inside the window is repaired by re-splitting."""
 
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from voice_onboarding.audio.splitter import SplitResult, split_recording
-from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, utc_now_iso
+from voice_onboarding.domain.errors import VoiceLocked, VoiceNotFound
+from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.observability import logger
 from voice_onboarding.pipeline.jobs import PipelineJob
+from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
+from voice_onboarding.storage.dynamo import serialize
 
 DEFAULT_MAX_SAMPLES = 25
 DEFAULT_SAMPLE_DURATION = 15
+# Writes by this job only land while the voice is the one the job was started for and still splitting.
+_OURS = "attribute_exists(PK) AND voice_id = :voice_id AND splitting_status = :in_progress"
+
+
+class SplitSuperseded(Exception):
+    """The voice was deleted, re-created, or its split job ended (e.g. the sweeper failed it) meanwhile."""
+
+
+def _ours(voice_id: str) -> dict[str, Any]:
+    return {":voice_id": serialize(voice_id), ":in_progress": serialize(JobStatus.IN_PROGRESS.value)}
+
+
+def _update(services: Services, job: PipelineJob, fields: dict[str, Any]) -> VoiceRecord:
+    try:
+        return services.voices.update(
+            job.partner, job.name, fields, condition=_OURS, condition_values=_ours(job.voice_id)
+        )
+    except (VoiceNotFound, VoiceLocked) as error:
+        raise SplitSuperseded("Voice was deleted or its split job ended while splitting") from error
 
 
 def _progress(services: Services, job: PipelineJob, step: str) -> None:
-    services.voices.update(
-        job.partner, job.name, {"progress": {"job": "splitting", "step": step, "updated_at": utc_now_iso()}}
-    )
+    _update(services, job, {"progress": {"job": "splitting", "step": step, "updated_at": utc_now_iso()}})
+
+
+def _staging_key(job: PipelineJob, token: str, index: int) -> str:
+    return keys.sample_staging_key(job.partner, f"split-{token}/{index}")
+
+
+def _records(result: SplitResult) -> list[dict[str, Any]]:
+    return [
+        SampleRecord(
+            index=s.index, source_timestamp=s.source_timestamp, duration=s.duration,
+            origin=SampleOrigin.SPLIT, quality=s.quality,
+        ).model_dump(mode="json")
+        for s in result.samples
+    ]  # fmt: skip
+
+
+def _discard(services: Services, staged: list[str]) -> None:
+    """Roll back staged uploads without masking the original error (lifecycle expiry is the backstop)."""
+    try:
+        services.blobs.delete(*staged)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("staged samples left for lifecycle expiry", extra={"error": type(error).__name__})
 
 
 def run_split(services: Services, job: PipelineJob) -> int:
+    """Split the voice's original into samples; returns how many. SplitError propagates (the state
+    machine's failure handler stores its message); this function never writes `failed` itself."""
     voice = services.voices.require(job.partner, job.name)
-    max_samples = int(job.params.get("max_samples", DEFAULT_MAX_SAMPLES))
-    sample_duration = int(job.params.get("sample_duration", DEFAULT_SAMPLE_DURATION))
-    staging = f"{keys.voice_prefix(job.partner, voice.voice_id)}staging/split-{uuid.uuid4().hex}/"
+    if voice.voice_id != job.voice_id:
+        raise SplitSuperseded("Voice was deleted or its split job ended while splitting")
+    max_samples = int(job.params.get("max_samples") or DEFAULT_MAX_SAMPLES)
+    sample_duration = int(job.params.get("sample_duration") or DEFAULT_SAMPLE_DURATION)
+    token = f"{job.job_id}-{uuid.uuid4().hex[:8]}"  # unique per attempt: a retried Lambda never collides
     staged: list[str] = []
     with tempfile.TemporaryDirectory() as workdir:
         original = Path(workdir) / "original.opus"
         _progress(services, job, "downloading")
-        services.blobs.download_file(keys.original_key(job.partner, voice.voice_id), original)
-        _progress(services, job, "detecting speech")
-        result: SplitResult = split_recording(original, Path(workdir) / "samples", max_samples, sample_duration)
+        services.blobs.download_file(keys.original_key(job.partner, job.voice_id), original)
+        result = split_recording(
+            original,
+            Path(workdir) / "samples",
+            max_samples,
+            sample_duration,
+            progress=lambda step: _progress(services, job, step),
+        )
+        count = len(result.samples)
+        stale = {
+            i: keys.sample_key(job.partner, job.voice_id, i) for i in {s.index for s in voice.samples} if i > count
+        }
         try:
-            for number, sample in enumerate(result.samples, start=1):
-                _progress(services, job, f"storing sample {number}/{len(result.samples)}")
-                key = f"{staging}{sample.index}.opus"
-                services.blobs.put_file(key, sample.path)
-                staged.append(key)
-            records = [
-                SampleRecord(
-                    index=s.index, source_timestamp=s.source_timestamp, duration=s.duration,
-                    origin=SampleOrigin.SPLIT, quality=s.quality,
-                ).model_dump(mode="json")
-                for s in result.samples
-            ]  # fmt: skip
-            old_indices = {s.index for s in voice.samples}
-            # Conditional on the voice still existing and being ours (not deleted and re-created).
-            services.voices.update(
-                job.partner,
-                job.name,
+            _progress(services, job, f"storing {count} samples")
+            for sample in result.samples:
+                staged.append(_staging_key(job, token, sample.index))
+                services.blobs.put_file(staged[-1], sample.path)
+            for index, key in stale.items():
+                cleanup.mark(services, key, job.partner, job.voice_id, sample_index=index)
+            _update(
+                services,
+                job,
                 {
-                    "samples": records,
-                    "next_sample_index": len(records) + 1,
+                    "samples": _records(result),
+                    "next_sample_index": count + 1,
+                    # Indices are reused by the new samples: an old choice would point at different audio.
                     "preferred_sample_index": None,
                     "preferred_sample_manual": False,
                     "splitting_status": JobStatus.COMPLETED.value,
                     "splitting_error": None,
                     "progress": None,
                 },
-                condition="attribute_exists(PK) AND voice_id = :voice_id",
-                condition_values={":voice_id": {"S": voice.voice_id}},
             )
         except BaseException:
-            services.blobs.delete(*staged)
+            _discard(services, staged)
+            for key in stale.values():
+                cleanup.clear_quietly(services, key)  # the old samples are still listed: they stay
             raise
-    for sample in result.samples:
+    for sample, staged_key in zip(result.samples, staged, strict=True):
         services.s3.copy_object(
             Bucket=services.blobs.bucket,
-            Key=keys.sample_key(job.partner, voice.voice_id, sample.index),
-            CopySource={"Bucket": services.blobs.bucket, "Key": f"{staging}{sample.index}.opus"},
+            Key=keys.sample_key(job.partner, job.voice_id, sample.index),
+            CopySource={"Bucket": services.blobs.bucket, "Key": staged_key},
+            ContentType="audio/ogg",
+            MetadataDirective="REPLACE",
         )
-    stale = [keys.sample_key(job.partner, voice.voice_id, i) for i in old_indices if i > len(result.samples)]
-    services.blobs.delete(*staged, *stale)
+    services.blobs.delete(*staged, *stale.values())
+    for key in stale.values():
+        cleanup.clear_quietly(services, key)
     logger.info(
         "split completed",
-        extra={"voice": job.name, "samples": len(result.samples), "speech_seconds": result.speech_seconds},
+        extra={
+            "voice": job.name,
+            "samples": count,
+            "speech_seconds": result.speech_seconds,
+            "recording_seconds": result.recording_duration,
+        },
     )
-    return len(result.samples)
+    return count
