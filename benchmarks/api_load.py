@@ -2,7 +2,7 @@
 
     python benchmarks/api_load.py [--seconds 5] [--concurrency 8]
 
-1. Loopback load: the real app on uvicorn, storage on an embedded moto server (as `make run`), driven by
+1. Loopback load: the real app on uvicorn with an embedded moto server (as `make run`) in a child process, driven by
    concurrent httpx clients for list / get / upload-sample: requests/s, p50, p99.
 2. Cold start: import time of the API Lambda handler module in a fresh interpreter (`-X importtime`).
 3. In-process GET voice with storage replaced by in-memory objects: the app's own overhead, p50/p99.
@@ -38,6 +38,14 @@ def _percentiles(latencies: list[float]) -> tuple[float, float]:
     return p50 * 1000, p99 * 1000
 
 
+def import_cpu_ms() -> float:
+    """CPU time of the same import: less sensitive than wall time to other load on a shared machine."""
+    code = "import time; t = time.process_time(); import voice_onboarding.handlers.api; print(time.process_time() - t)"
+    env = {**os.environ, "STATE_MACHINE_ARN": "arn:x"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return float(result.stdout.strip()) * 1000
+
+
 def import_time_ms() -> float:
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import voice_onboarding.handlers.api"],
@@ -48,6 +56,25 @@ def import_time_ms() -> float:
         if match:
             return int(match.group(1)) / 1000
     raise RuntimeError("handler import not found in -X importtime output")
+
+
+def serve() -> None:
+    """Child process: the stack on loopback; prints its address and key, then serves until killed."""
+    base, api_key = start_stack()
+    print(f"READY {base} {api_key}", flush=True)
+    threading.Event().wait()
+
+
+def spawn_stack() -> tuple[subprocess.Popen[str], str, str]:
+    """The server in its own process, so the load generator does not share its GIL."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("READY "):
+            _, base, api_key = line.split()
+            return child, base, api_key
+    raise RuntimeError(f"server exited with {child.wait()}")
 
 
 def start_stack() -> tuple[str, str]:
@@ -123,10 +150,9 @@ async def drive(base: str, api_key: str, seconds: float, concurrency: int, sampl
         )
 
 
-def in_process_get_voice(iterations: int = 2000) -> tuple[float, float]:
-    """GET voice through the ASGI app with storage replaced by in-memory objects."""
-    from fastapi.testclient import TestClient
-
+def in_process_get_voice(iterations: int = 2000, rounds: int = 3) -> tuple[float, float]:
+    """GET voice through the ASGI app (httpx ASGI transport, no network, no server) with storage
+    replaced by in-memory objects: routing, auth dependency, middleware, validation, serialization."""
     from voice_onboarding.api.app import create_app
     from voice_onboarding.domain.voice import SampleRecord, VoiceRecord
     from voice_onboarding.services.container import Services
@@ -151,37 +177,64 @@ def in_process_get_voice(iterations: int = 2000) -> tuple[float, float]:
         settings=Settings(), dynamodb=None, s3=None, voices=InMemoryVoices(), api_keys=InMemoryKeys(),  # type: ignore[arg-type]
         blobs=None, dispatcher=None, speakers=None,  # type: ignore[arg-type]
     )  # fmt: skip
-    client = TestClient(create_app(services), headers={"X-Api-Key": "k"})
-    latencies = []
-    for _ in range(iterations):
-        started = time.perf_counter()
-        response = client.get("/api/voices/bench/v")
-        latencies.append(time.perf_counter() - started)
-        assert response.status_code == 200
-    return _percentiles(latencies[100:])
+    import httpx
+
+    async def measure() -> list[float]:
+        transport = httpx.ASGITransport(app=create_app(services))
+        latencies = []
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers={"X-Api-Key": "k"}
+        ) as client:
+            for _ in range(iterations):
+                started = time.perf_counter()
+                response = await client.get("/api/voices/bench/v")
+                latencies.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text
+        return latencies
+
+    best: tuple[float, float] | None = None
+    for _ in range(rounds):  # the machine is shared: keep the quietest round
+        figures = _percentiles(asyncio.run(measure())[100:])
+        best = figures if best is None or figures[1] < best[1] else best
+    assert best is not None
+    return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration per route")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--import-runs", type=int, default=5)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     from voice_onboarding.observability import logger
 
     logger.setLevel("ERROR")  # one log line per request would dominate the figures
-    imports = [import_time_ms() for _ in range(3)]
-    print(f"API handler import (cold start): min {min(imports):.0f} ms, median {statistics.median(imports):.0f} ms")
+    if args.serve:
+        serve()
+        return
+    imports = [import_time_ms() for _ in range(args.import_runs)]
+    cpu = [import_cpu_ms() for _ in range(args.import_runs)]
+    print(
+        f"API handler import (cold start, {args.import_runs} fresh interpreters):"
+        f" -X importtime min {min(imports):.0f} ms, median {statistics.median(imports):.0f} ms;"
+        f" CPU time min {min(cpu):.0f} ms"
+    )
     p50, p99 = in_process_get_voice()
-    print(f"In-process GET voice, storage excluded: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"In-process GET voice, storage excluded (best of 3 rounds): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
 
     from tests import audio_factory
 
     with tempfile.TemporaryDirectory() as workdir:
         sample = audio_factory.tone(Path(workdir) / "s.wav", 3.0).read_bytes()
-    base, api_key = start_stack()
-    print(f"Loopback load ({args.concurrency} clients, {args.seconds:g} s per route, moto storage):")
-    asyncio.run(drive(base, api_key, args.seconds, args.concurrency, sample))
+    child, base, api_key = spawn_stack()
+    try:
+        print(f"Loopback load ({args.concurrency} clients, {args.seconds:g} s per route, server process + moto):")
+        asyncio.run(drive(base, api_key, args.seconds, args.concurrency, sample))
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
 
 
 if __name__ == "__main__":
