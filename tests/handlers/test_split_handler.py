@@ -1,10 +1,13 @@
 """The split Lambda: event in, sample count out; SplitError keeps its type name for the Catch."""
 
+import json
+
 import pytest
 
 from tests import audio_factory
 from tests.conftest import PARTNER
 from voice_onboarding.audio.splitter import SplitError
+from voice_onboarding.pipeline.context import using_services
 from voice_onboarding.pipeline.jobs import PipelineJob
 
 
@@ -16,11 +19,12 @@ class Context:
 
 
 @pytest.fixture
-def split_module(services, monkeypatch):
+def split_module(services):
     from voice_onboarding.handlers import split
 
-    monkeypatch.setattr(split, "_services", services)
-    return split
+    # The same injection point the local runner uses for every pipeline handler.
+    with using_services(services):
+        yield split
 
 
 def _event(services, name):
@@ -37,10 +41,16 @@ def _create(client, path):
     assert response.status_code == 201, response.text
 
 
-def test_handler_splits(split_module, client, services, speech_recording):
+def test_handler_splits_and_reports_the_sample_count_metric(split_module, client, services, speech_recording, capsys):
     _create(client, speech_recording.path)
     assert split_module.handler(_event(services, "v"), Context()) == {"sample_count": 4}
-    assert len(services.voices.require(PARTNER, "v").samples) == 4
+    voice = services.voices.require(PARTNER, "v")
+    assert len(voice.samples) == 4 and voice.splitting_status == "completed"
+    # powertools flushes the metrics as one EMF line on stdout when the handler returns.
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    produced = [m for m in emf if "SamplesProduced" in m]
+    assert produced, emf
+    assert produced[-1]["SamplesProduced"] in (4.0, [4.0])
 
 
 def test_handler_raises_split_error_by_name(split_module, client, services, tmp_path):

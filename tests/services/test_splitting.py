@@ -1,23 +1,43 @@
 """The split step against moto: samples land in S3 and on the voice in one update; re-split replaces;
 failures leave the previous samples intact and no new objects behind; a superseded job writes nothing."""
 
+import subprocess
+import uuid
+
 import pytest
 
 from tests import audio_factory
 from tests.conftest import PARTNER
+from voice_onboarding.audio.ffmpeg import ffmpeg_exe
 from voice_onboarding.audio.splitter import SplitError
-from voice_onboarding.domain.voice import JobStatus
+from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
 from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
 from voice_onboarding.services import splitting
 from voice_onboarding.services.splitting import SplitSuperseded, run_split
 from voice_onboarding.storage import keys
 
 
-def _create(client, path, name="v"):
-    response = client.post(
-        f"/api/voices/{PARTNER}", data={"name": name}, files={"file": (path.name, path.read_bytes(), "audio/wav")}
-    )
-    assert response.status_code == 201, response.text
+@pytest.fixture(scope="module")
+def original(speech_recording, tmp_path_factory):
+    """The known speech recording stored as the API stores an original (opus 96k mono), made once."""
+    target = tmp_path_factory.mktemp("original") / "original.opus"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(speech_recording.path), "-ac", "1", "-c:a", "libopus", "-b:a", "96k",
+         str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+def _create(services, original, name="v"):
+    """A voice as the API leaves it after an upload: original in S3, splitting in_progress (the lock)."""
+    now = utc_now_iso()
+    voice = VoiceRecord(
+        partner=PARTNER, name=name, voice_id=uuid.uuid4().hex, created_at=now, updated_at=now,
+        original_filename="recording.opus", splitting_status=JobStatus.IN_PROGRESS,
+    )  # fmt: skip
+    services.blobs.put_file(keys.original_key(PARTNER, voice.voice_id), original)
+    services.voices.create(voice)
 
 
 def _job(services, name="v", **params) -> PipelineJob:
@@ -29,6 +49,10 @@ def _resplit(services, name="v", **params) -> int:
     """As the API's /split does: take the lock, then run the job."""
     services.voices.start_job(PARTNER, name, "splitting")
     return run_split(services, _job(services, name, **params))
+
+
+def _first_key(services):
+    return keys.sample_key(PARTNER, services.voices.require(PARTNER, "v").voice_id, 1)
 
 
 def _sample_keys(all_bucket_keys):
@@ -47,8 +71,8 @@ def all_items(services):
     return _items
 
 
-def test_split_stores_samples_and_completes(client, services, speech_recording, all_bucket_keys, monkeypatch):
-    _create(client, speech_recording.path)
+def test_split_stores_samples_and_completes(services, original, all_bucket_keys, monkeypatch):
+    _create(services, original)
     steps: list[str | None] = []
     update = splitting._update
 
@@ -72,16 +96,14 @@ def test_split_stores_samples_and_completes(client, services, speech_recording, 
     expected = sorted(keys.sample_key(PARTNER, voice.voice_id, i) for i in range(1, count + 1))
     assert _sample_keys(all_bucket_keys) == expected
     assert not [k for k in all_bucket_keys() if "staging" in k]
-    assert client.get(f"/api/voices/{PARTNER}/v/samples/1").content[:4] == b"OggS"
+    assert services.blobs.get_bytes(_first_key(services))[:4] == b"OggS"
 
 
-def test_resplit_replaces_old_samples_and_forgets_the_preferred_one(
-    client, services, speech_recording, all_bucket_keys, all_items
-):
-    _create(client, speech_recording.path)
+def test_resplit_replaces_old_samples_and_forgets_the_preferred_one(services, original, all_bucket_keys, all_items):
+    _create(services, original)
     first = run_split(services, _job(services, max_samples=25, sample_duration=5))
     services.voices.update(PARTNER, "v", {"preferred_sample_index": first, "preferred_sample_manual": True})
-    old_first = client.get(f"/api/voices/{PARTNER}/v/samples/1").content
+    old_first = services.blobs.get_bytes(_first_key(services))
     second = _resplit(services, max_samples=2, sample_duration=15)
     assert first > second == 2
     voice = services.voices.require(PARTNER, "v")
@@ -89,7 +111,7 @@ def test_resplit_replaces_old_samples_and_forgets_the_preferred_one(
     assert voice.preferred_sample_index is None and voice.preferred_sample_manual is False
     assert all(s.duration >= 0.6 * 15 for s in voice.samples)
     assert len(_sample_keys(all_bucket_keys)) == 2
-    assert client.get(f"/api/voices/{PARTNER}/v/samples/1").content != old_first  # the key now holds new audio
+    assert services.blobs.get_bytes(_first_key(services)) != old_first  # the key now holds new audio
     assert not _cleanup_markers(all_items)  # markers for the removed samples were cleared once they were gone
 
 
@@ -104,9 +126,9 @@ def test_resplit_replaces_old_samples_and_forgets_the_preferred_one(
     ids=["silence", "noise", "too-short", "undecodable"],
 )
 def test_failed_resplit_keeps_previous_samples_and_leaves_nothing_new(
-    client, services, speech_recording, all_bucket_keys, all_items, tmp_path, make, reason
+    services, original, all_bucket_keys, all_items, tmp_path, make, reason
 ):
-    _create(client, speech_recording.path)
+    _create(services, original)
     run_split(services, _job(services, max_samples=3, sample_duration=8))
     before_keys = all_bucket_keys()
     before_audio = {k: services.blobs.get_bytes(k) for k in _sample_keys(all_bucket_keys)}
@@ -126,10 +148,8 @@ def test_failed_resplit_keeps_previous_samples_and_leaves_nothing_new(
     assert not _cleanup_markers(all_items)
 
 
-def test_s3_failure_after_staging_rolls_the_staged_objects_back(
-    client, services, speech_recording, all_bucket_keys, monkeypatch
-):
-    _create(client, speech_recording.path)
+def test_s3_failure_after_staging_rolls_the_staged_objects_back(services, original, all_bucket_keys, monkeypatch):
+    _create(services, original)
     before = all_bucket_keys()
     put_file = services.blobs.put_file
     calls = []
@@ -147,8 +167,8 @@ def test_s3_failure_after_staging_rolls_the_staged_objects_back(
     assert services.voices.require(PARTNER, "v").samples == []
 
 
-def test_a_job_the_sweeper_already_failed_writes_nothing(client, services, speech_recording, all_bucket_keys):
-    _create(client, speech_recording.path)
+def test_a_job_the_sweeper_already_failed_writes_nothing(services, original, all_bucket_keys):
+    _create(services, original)
     job = _job(services, max_samples=3, sample_duration=8)
     services.voices.finish_job(PARTNER, "v", "splitting", JobStatus.FAILED, error="timed out")
     before = all_bucket_keys()
@@ -159,14 +179,12 @@ def test_a_job_the_sweeper_already_failed_writes_nothing(client, services, speec
     assert voice.samples == [] and voice.splitting_status == JobStatus.FAILED
 
 
-def test_voice_deleted_and_recreated_under_the_same_name_is_not_touched(
-    client, services, speech_recording, all_bucket_keys
-):
-    _create(client, speech_recording.path)
+def test_voice_deleted_and_recreated_under_the_same_name_is_not_touched(client, services, original, all_bucket_keys):
+    _create(services, original)
     job = _job(services, max_samples=3, sample_duration=8)
     services.voices.finish_job(PARTNER, "v", "splitting", JobStatus.COMPLETED)
     assert client.delete(f"/api/voices/{PARTNER}/v").status_code == 200
-    _create(client, speech_recording.path)  # new voice_id, in_progress again
+    _create(services, original)  # new voice_id, in_progress again
     before = all_bucket_keys()
     with pytest.raises(SplitSuperseded):
         run_split(services, job)

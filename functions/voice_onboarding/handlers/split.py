@@ -7,20 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from voice_onboarding.observability import MetricUnit, logger, metrics, tracer
+from voice_onboarding.pipeline.context import pipeline_services
 from voice_onboarding.pipeline.jobs import PipelineJob
-from voice_onboarding.services.container import Services, build_services
+from voice_onboarding.services.container import Services
 from voice_onboarding.services.splitting import run_split
 
 Splitter = Callable[[Services, PipelineJob], int]
-
-_services: Services | None = None
-
-
-def _get_services() -> Services:
-    """Built on the first invocation and reused by warm ones (clients are the slow part)."""
-    global _services
-    _services = _services or build_services()
-    return _services
 
 
 def process(event: dict[str, Any], services: Services, split: Splitter = run_split) -> dict[str, Any]:
@@ -36,4 +28,6 @@ def process(event: dict[str, Any], services: Services, split: Splitter = run_spl
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process(event, _get_services())
+    # Shared with the other pipeline handlers: build_services() once per warm Lambda (module-level
+    # cache, no job dispatcher), overridable by the local runner and tests via using_services().
+    return process(event, pipeline_services())
