@@ -72,8 +72,9 @@ def test_submit_posts_the_contract_input_with_presigned_urls(services: Services,
     assert body["samples"][0]["quality"] == {"snr_db": 29.0}
     assert "X-Amz-Signature=" in body["samples"][0]["url"]
     tests = body["outputs"]["test_samples"]
-    assert sorted(tests) == sorted(f"test_{s}_{n}.opus" for s in (1, 2, 3) for n in (1, 2, 3))
-    assert key_of(tests["test_2_3.opus"], bucket) == "my-partner/vid-speaker-1/test/resemblyzer/test_2_3.opus"
+    assert len(TEST_SENTENCES) == 2
+    assert sorted(tests) == sorted(f"test_{s}_{n}.opus" for s in (1, 2, 3) for n in (1, 2))
+    assert key_of(tests["test_2_2.opus"], bucket) == "my-partner/vid-speaker-1/test/resemblyzer/test_2_2.opus"
     assert key_of(body["outputs"]["embedding_zip"], bucket) == "my-partner/vid-speaker-1/embeddings/resemblyzer.zip"
     progress = services.voices.require("my-partner", "speaker-1").progress
     assert progress["job"] == "embedding" and progress["step"] == "IN_QUEUE" and progress["run_id"] == "run-1"
@@ -120,16 +121,23 @@ def test_poll_progression_records_progress(services: Services, runpod: respx.Moc
     ],
 )
 def test_terminal_failures_report_a_reason(
-    services: Services, runpod: respx.MockRouter, payload: dict[str, Any], reason: str
+    services: Services,
+    runpod: respx.MockRouter,
+    payload: dict[str, Any],
+    reason: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     job, gpu, _ = _submit(services, runpod)
     runpod.get(f"{ENDPOINT}/status/run-1").respond(200, json={"id": "run-1", **payload})
     result = _poll(job, gpu)
     assert result["status"] in ("FAILED", "CANCELLED", "TIMED_OUT")
     assert result["error"] == reason and result["output"] is None
+    assert _metric(capsys, "JobFailed") == {"value": 1.0, "stage": "embed"}
 
 
-def test_completed_is_finalized_into_the_voice(services: Services, runpod: respx.MockRouter) -> None:
+def test_completed_is_finalized_into_the_voice(
+    services: Services, runpod: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
     job, gpu, _ = _submit(services, runpod)
     submitted = json.loads(runpod.routes[0].calls.last.request.content)
     output = FakeWorker(services, best=2)({"id": "run-1", **submitted})
@@ -143,6 +151,8 @@ def test_completed_is_finalized_into_the_voice(services: Services, runpod: respx
     )
 
     assert done == {"ok": True}
+    duration = _metric(capsys, "JobDuration")
+    assert duration["stage"] == "embed" and 0 <= duration["value"] < 60
     voice = services.voices.require("my-partner", "speaker-1")
     assert voice.embedding_status == JobStatus.COMPLETED and voice.progress is None
     info = voice.embedding_info
@@ -247,3 +257,14 @@ def test_unknown_stage_fails_clearly(services: Services, runpod: respx.MockRoute
     record = make_voice(services)
     with pytest.raises(GpuJobError, match="Unknown GPU job stage"):
         gpu_dispatch.submit({"job": job_for(record).model_dump(mode="json"), "stage": "dance"}, _ctx("submit"))
+
+
+def _metric(capsys: pytest.CaptureFixture[str], name: str) -> dict[str, Any]:
+    """The EMF record powertools printed for metric `name` (value and stage dimension)."""
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            record = json.loads(line)
+            if name in record:
+                value = record[name]
+                return {"value": value[0] if isinstance(value, list) else value, "stage": record.get("stage")}
+    raise AssertionError(f"no {name} metric emitted")

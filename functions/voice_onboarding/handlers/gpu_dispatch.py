@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from voice_onboarding.observability import logger, tracer
+from voice_onboarding.observability import MetricUnit, logger, metrics, tracer
 from voice_onboarding.pipeline.context import gpu_client, pipeline_services
 from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services.gpu_jobs import runs
@@ -27,11 +27,26 @@ def submit(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = _job(event)
     services = pipeline_services()
-    return runs.poll(services, gpu_client(services), job, event["stage"], event["gpu"])
+    result = runs.poll(services, gpu_client(services), job, event["stage"], event["gpu"])
+    if result["status"] in runs.FAILED_STATUSES:
+        _emit("JobFailed", event["stage"], MetricUnit.Count, 1)
+    return result
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = _job(event)
-    return runs.finalize(pipeline_services(), job, event["stage"], event["gpu"])
+    services = pipeline_services()
+    result = runs.finalize(services, job, event["stage"], event["gpu"])
+    elapsed = runs.elapsed_seconds(services, event["stage"], event["gpu"])
+    if elapsed is not None:
+        _emit("JobDuration", event["stage"], MetricUnit.Seconds, elapsed)
+    return result
+
+
+def _emit(name: str, stage: str, unit: MetricUnit, value: float) -> None:
+    # Flushed here rather than via log_metrics: most polls have no metric, and an empty flush warns.
+    metrics.add_dimension(name="stage", value=stage)
+    metrics.add_metric(name=name, unit=unit, value=value)
+    metrics.flush_metrics()

@@ -17,7 +17,6 @@ STAGE = "embedding"
 TEST_SENTENCES = [
     "The quick brown fox jumps over the lazy dog near the river bank.",
     "Please call Stella and ask her to bring these things with her from the store.",
-    "We will meet again tomorrow morning to discuss the results of the project.",
 ]
 
 

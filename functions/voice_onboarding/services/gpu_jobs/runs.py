@@ -15,6 +15,7 @@ logger = Logger(service="voice-onboarding", child=True)
 
 MAX_ERROR_CHARS = 300
 _FAILURE_REASONS = {"CANCELLED": "GPU job cancelled", "TIMED_OUT": "GPU job timed out"}
+FAILED_STATUSES = frozenset({"FAILED", "CANCELLED", "TIMED_OUT"})
 
 
 def submit(services: Services, client: GpuClient, job: PipelineJob, stage: str) -> dict[str, Any]:
@@ -94,3 +95,13 @@ def finalize(services: Services, job: PipelineJob, stage: str, gpu: dict[str, An
     gpu_jobs.get_kind(stage).apply_result(services, job, output)
     logger.info("GPU job finalized", extra={"job_id": job.job_id, "stage": stage, "run_id": gpu.get("run_id")})
     return {"ok": True}
+
+
+def elapsed_seconds(services: Services, stage: str, gpu: dict[str, Any]) -> float | None:
+    """Seconds since submission. The state carries only the deadline, which submit set to
+    submission time + the kind's timeout, so no extra field has to travel through the ASL."""
+    deadline = gpu.get("deadline")
+    if deadline is None:
+        return None
+    submitted = float(deadline) - gpu_jobs.timeout_seconds(stage)
+    return max(0.0, services.clock() - submitted)
