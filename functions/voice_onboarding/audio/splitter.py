@@ -12,6 +12,7 @@
    encoder threads use every core."""
 
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,13 +75,16 @@ def decode_features(source: Path) -> FrameFeatures:
     command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(source), "-vn", "-map", "0:a:0",
                "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]  # fmt: skip
     extractor = vad.FeatureExtractor()
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        assert process.stdout is not None and process.stderr is not None
-        while chunk := process.stdout.read(READ_SECONDS * SAMPLE_RATE * 2):
-            extractor.feed(chunk)
-        # stderr is only read at the end: -v error keeps it to a few lines, well below a pipe buffer.
-        stderr = process.stderr.read().decode(errors="replace").strip()
-        returncode = process.wait()
+    # stderr goes to a file, not a pipe: a corrupt hour-long input can log a line per bad packet, and a
+    # full stderr pipe nobody reads while we block on stdout would deadlock the decoder.
+    with tempfile.TemporaryFile() as errors:
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors) as process:
+            assert process.stdout is not None
+            while chunk := process.stdout.read(READ_SECONDS * SAMPLE_RATE * 2):
+                extractor.feed(chunk)
+            returncode = process.wait()
+        errors.seek(0)
+        stderr = errors.read()[-4000:].decode(errors="replace").strip()
     features = extractor.finish()
     if features.frames == 0 or (returncode != 0 and features.seconds < 1):
         reason = stderr.splitlines()[-1] if stderr else "no audio stream"
