@@ -225,3 +225,19 @@ def test_stale_marker_of_a_renamed_voice_keeps_its_audio(client, services, wav_t
     before = all_bucket_keys()
     assert drain_later(services) == []
     assert all_bucket_keys() == before and markers(services) == []
+
+
+def test_voice_deleted_during_a_sample_upload_leaves_no_object(
+    client, services, wav_tone, all_bucket_keys, monkeypatch
+):
+    client.post(f"{BASE}/empty", data={"name": "v"})
+    original = services.s3.copy_object
+
+    def delete_first(**kwargs):
+        assert client.delete(f"{BASE}/v").status_code == 200  # a concurrent delete wins the race
+        return original(**kwargs)
+
+    monkeypatch.setattr(services.s3, "copy_object", delete_first)
+    response = client.post(f"{BASE}/v/samples", files={"file": ("a.wav", wav_tone.read_bytes(), "audio/wav")})
+    assert response.status_code == 404
+    assert all_bucket_keys() == [] and markers(services) == []

@@ -27,6 +27,7 @@ from voice_onboarding.domain.errors import (
     SampleNotFound,
     VoiceAlreadyExists,
     VoiceLocked,
+    VoiceNotFound,
 )
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
@@ -260,6 +261,11 @@ def add_sample(services: Services, partner: str, name: str, audio_path: Path) ->
         _delete_quietly(services, staging_key)
         raise
     _delete_quietly(services, staging_key)
+    owner = services.voices.get(partner, name)
+    if owner is None or owner.voice_id != record.voice_id:
+        # Deleted while we copied: its prefix may already be swept, so this object would be orphaned.
+        _delete_quietly(services, final_key)
+        raise VoiceNotFound()
     return placed
 
 
