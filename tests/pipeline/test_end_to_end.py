@@ -41,9 +41,6 @@ def local_api(pipeline: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
     pytest.importorskip("resemblyzer")
     if not espeak_available():
         pytest.skip("espeak-ng not installed")
-    from voice_onboarding.handlers import split
-
-    monkeypatch.setattr(split, "_services", pipeline)  # the split handler caches its own services
     dispatcher = LocalDispatcher(pipeline.settings)
     pipeline.dispatcher = dispatcher
     key, _ = pipeline.api_keys.create("e2e", ["my-partner"])
