@@ -1,12 +1,18 @@
 """Shared helpers of the pipeline and GPU-dispatch tests: voices with samples, a fake GPU worker."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
+
+import httpx
+import respx
 
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
+from voice_onboarding.storage.blobs import BlobStore
 
 PARTNER = "my-partner"
 
@@ -99,3 +105,20 @@ class FakeWorker:
             "embedding_dim": 256,
             "timings": {},
         }
+
+
+@contextmanager
+def s3_over_http(blobs: BlobStore) -> Iterator[None]:
+    """What the worker's httpx GET/PUT on a presigned URL would do against S3, done on moto."""
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        key = key_of(str(request.url), blobs.bucket)
+        if request.method == "PUT":
+            blobs.put_bytes(key, request.content, request.headers.get("content-type", ""))
+            return httpx.Response(200)
+        data = blobs.get_bytes(key)
+        return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
+
+    with respx.mock(assert_all_called=False) as router:
+        router.route(host__regex=r"s3\.amazonaws\.com$").mock(side_effect=serve)
+        yield

@@ -4,13 +4,12 @@ real GPU worker (resemblyzer on CPU) in-process. Presigned S3 URLs are served fr
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-import respx
 from fastapi.testclient import TestClient
 
 from tests.audio_factory import KnownRecording, espeak_available
 from tests.pipeline.helpers import key_of
+from tests.pipeline.helpers import s3_over_http as serve_s3_over_http
 from voice_onboarding.api.app import create_app
 from voice_onboarding.pipeline.local_runner import LocalDispatcher
 from voice_onboarding.services.container import Services
@@ -20,19 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def s3_over_http(pipeline: Services) -> Iterator[None]:
-    """What the worker's httpx GET/PUT on a presigned URL would do against S3, done on moto."""
-    bucket = pipeline.blobs.bucket
-
-    def serve(request: httpx.Request) -> httpx.Response:
-        key = key_of(str(request.url), bucket)
-        if request.method == "PUT":
-            pipeline.blobs.put_bytes(key, request.content, request.headers.get("content-type", ""))
-            return httpx.Response(200)
-        data = pipeline.blobs.get_bytes(key)
-        return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
-
-    with respx.mock(assert_all_called=False) as router:
-        router.route(host__regex=r"s3\.amazonaws\.com$").mock(side_effect=serve)
+    with serve_s3_over_http(pipeline.blobs):
         yield
 
 

@@ -4,13 +4,11 @@ GPU worker (resemblyzer on CPU) in-process; presigned S3 URLs are served from mo
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import respx
 from fastapi.testclient import TestClient
 
 from tests import audio_factory
-from tests.pipeline.helpers import key_of
+from tests.pipeline.helpers import s3_over_http
 from voice_onboarding.api.app import create_app
 from voice_onboarding.pipeline.context import using_services
 from voice_onboarding.pipeline.local_runner import LocalDispatcher
@@ -28,18 +26,7 @@ def local_client(services: Services) -> Iterator[tuple[TestClient, LocalDispatch
     services.settings = services.settings.model_copy(
         update={"local_wait_scale": 0.001, "default_tts_type": "resemblyzer"}
     )
-    bucket = services.blobs.bucket
-
-    def serve(request: httpx.Request) -> httpx.Response:
-        key = key_of(str(request.url), bucket)
-        if request.method == "PUT":
-            services.blobs.put_bytes(key, request.content, request.headers.get("content-type", ""))
-            return httpx.Response(200)
-        data = services.blobs.get_bytes(key)
-        return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
-
-    with using_services(services), respx.mock(assert_all_called=False) as router:
-        router.route(host__regex=r"s3\.amazonaws\.com$").mock(side_effect=serve)
+    with using_services(services), s3_over_http(services.blobs):
         dispatcher = LocalDispatcher(services.settings)
         services.dispatcher = dispatcher
         key, _ = services.api_keys.create("e2e", ["my-partner"])
