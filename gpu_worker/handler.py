@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gpu_worker.engines import EngineUnavailable
 from gpu_worker.progress import Progress
-from gpu_worker.schemas import CloneInput, EmbedInput, JobInput, TrainLoraInput
+from voice_onboarding.contract.gpu import CloneInput, EmbedInput, JobInput, TrainLoraInput
 
 log = logging.getLogger("gpu_worker")
 _input = TypeAdapter(JobInput)

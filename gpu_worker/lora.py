@@ -17,7 +17,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from gpu_worker.features import N_MELS, VOCAB
-from gpu_worker.schemas import LoraHyperparameters
+from voice_onboarding.contract.gpu import LoraHyperparameters
 
 Batch = dict[str, torch.Tensor]
 

@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from voice_onboarding.contract.quality import MAX_CLIPPING_RATIO, MIN_SNR_DB, MIN_SPEECH_RATIO
+
 # Outlier rule: below median - max(MAD_K * 1.4826 * MAD, MIN_MARGIN), or below ABS_FLOOR.
 MAD_K = 3.0
 MIN_MARGIN = 0.08  # cosine; same-speaker resemblyzer similarities spread by a few hundredths
 ABS_FLOOR = 0.55  # far below anything a same-speaker pair reaches with resemblyzer
 SIMILARITY_WEIGHT = 0.7
-# Quality thresholds (split report) below which a sample is flagged even if the voice matches.
-MIN_SPEECH_RATIO = 0.4
-MIN_SNR_DB = 10.0
-MAX_CLIPPING_RATIO = 0.01
+# A sample is flagged below the split quality thresholds (contract/quality.py, the splitter's own values)
+# even if the voice matches.
 
 
 @dataclass

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.cfn_template import REPO_ROOT
+from voice_onboarding.contract.engines import RESEMBLYZER
 
 DEFAULT_DEV_KEY = "vk_local_dev_key"
 DATA_DIR = REPO_ROOT / ".local-data"
@@ -30,7 +31,7 @@ def configure_environment(moto_port: int) -> None:
     os.environ.setdefault("BUCKET_NAME", "voice-onboarding-local")
     os.environ.setdefault("PIPELINE_MODE", "local")
     # Kyutai needs a GPU image; locally the CPU engine that ships its weights in a wheel is the default.
-    os.environ.setdefault("DEFAULT_TTS_TYPE", "resemblyzer")
+    os.environ.setdefault("DEFAULT_TTS_TYPE", RESEMBLYZER)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "voice-onboarding")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "VoiceOnboardingLocal")

@@ -3,8 +3,10 @@
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE, capabilities
 
 
 class Settings(BaseSettings):
@@ -30,7 +32,7 @@ class Settings(BaseSettings):
     # Local runner only: multiplies every Wait and Retry delay (0 = no waiting, for tests).
     local_wait_scale: float = Field(default=1.0, ge=0, validation_alias="LOCAL_WAIT_SCALE")
 
-    default_tts_type: str = Field(default="kyutai", validation_alias="DEFAULT_TTS_TYPE")
+    default_tts_type: str = Field(default=DEFAULT_TTS_TYPE, validation_alias="DEFAULT_TTS_TYPE")
     # Lambda's synchronous payload limit is 6 MB; multipart bodies above this are refused with 413.
     max_direct_upload_bytes: int = Field(default=5_500_000, validation_alias="MAX_DIRECT_UPLOAD_BYTES")
     # Presigned S3 uploads (beyond the direct limit) are capped here; S3 enforces it in the POST policy.
@@ -42,6 +44,12 @@ class Settings(BaseSettings):
     # failed. GPU polls write progress every poll, so this only needs to outlast the longest silent step
     # (a 15-minute split Lambda) plus the state machine's own task timeouts.
     sweeper_stale_after_seconds: int = Field(default=3600, ge=60, validation_alias="SWEEPER_STALE_AFTER_SECONDS")
+
+    @field_validator("default_tts_type")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        capabilities(value)  # a misconfigured engine fails at start-up, naming the supported ones
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ import threading
 from collections.abc import Callable
 
 from gpu_worker.engines.base import Engine, EngineUnavailable
+from voice_onboarding.contract.engines import KYUTAI, RESEMBLYZER
 
 
 def _kyutai() -> Engine:
@@ -18,7 +19,8 @@ def _resemblyzer() -> Engine:
     return ResemblyzerEngine()
 
 
-ENGINES: dict[str, Callable[[], Engine]] = {"kyutai": _kyutai, "resemblyzer": _resemblyzer}
+# Keyed by the contract's tts_type names (contract/engines.py holds what each can do).
+ENGINES: dict[str, Callable[[], Engine]] = {KYUTAI: _kyutai, RESEMBLYZER: _resemblyzer}
 _loaded: dict[str, Engine] = {}
 _lock = threading.Lock()
 

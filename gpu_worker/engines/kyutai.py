@@ -20,6 +20,7 @@ import numpy as np
 
 from gpu_worker.engines.base import Engine, EngineUnavailable
 from gpu_worker.engines.speaker_encoder import embed_utterance, get_encoder
+from voice_onboarding.contract.engines import KYUTAI
 
 DEFAULT_REPO = "kyutai/tts-0.75b-en-public"
 
@@ -42,7 +43,7 @@ def _unavailable(reason: str) -> EngineUnavailable:
 
 
 class KyutaiEngine(Engine):
-    name = "kyutai"
+    name = KYUTAI
     can_synthesize = True
 
     def __init__(self) -> None:

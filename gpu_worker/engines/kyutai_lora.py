@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gpu_worker import audio, lora, scoring
-from gpu_worker.schemas import LoraHyperparameters
+from voice_onboarding.contract.gpu import LoraHyperparameters
 
 MAX_SECONDS = 30.0  # per dataset item; longer items are cut (memory grows with the sequence)
 
@@ -138,7 +138,7 @@ def train(
         with peft_model.disable_adapter():
             base_wav, base_sr = engine.synthesize(transcripts[-1], paths[0])
         base_similarity = float(engine.embed(base_wav, base_sr) @ centroid)
-        manifest = {"engine": "kyutai", "repo": engine.cfg["repo"], "n_q": tts.n_q, "target_modules": targets}
+        manifest = {"engine": engine.name, "repo": engine.cfg["repo"], "n_q": tts.n_q, "target_modules": targets}
         zip_bytes = lora.adapter_zip(peft_model, work, {"manifest.json": json.dumps(manifest).encode()})
     finally:
         peft_model.unload()  # restore the cached engine's base LM

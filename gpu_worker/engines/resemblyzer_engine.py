@@ -4,10 +4,11 @@ import numpy as np
 
 from gpu_worker.engines.base import Engine
 from gpu_worker.engines.speaker_encoder import embed_utterance, get_encoder
+from voice_onboarding.contract.engines import RESEMBLYZER
 
 
 class ResemblyzerEngine(Engine):
-    name = "resemblyzer"
+    name = RESEMBLYZER
     can_synthesize = False
 
     def __init__(self) -> None:

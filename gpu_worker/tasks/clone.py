@@ -9,7 +9,7 @@ import numpy as np
 
 from gpu_worker import audio, transfer
 from gpu_worker.engines import get_engine
-from gpu_worker.schemas import CloneInput, CloneResult
+from voice_onboarding.contract.gpu import CloneInput, CloneResult
 
 
 def run(inp: CloneInput, progress: Callable[[str], None]) -> dict:

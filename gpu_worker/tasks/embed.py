@@ -12,13 +12,9 @@ import numpy as np
 
 from gpu_worker import audio, scoring, transfer
 from gpu_worker.engines import get_engine
-from gpu_worker.schemas import EmbedInput, EmbedResult, SampleScore, TestSampleOut
+from voice_onboarding.contract.gpu import EmbedInput, EmbedResult, SampleScore, TestSampleOut, test_filename
 
 NO_SYNTHESIS_NOTE = "engine {name} cannot synthesize: no test samples; scores use sample-vs-centroid similarity only"
-
-
-def test_filename(sample_index: int, sentence_index: int) -> str:
-    return f"test_{sample_index}_{sentence_index}.opus"
 
 
 def _zip(indices: list[int], embeddings: np.ndarray, centroid: np.ndarray, manifest: dict) -> bytes:

@@ -11,7 +11,8 @@ import torch
 
 from gpu_worker import audio, features, lora, scoring, transfer
 from gpu_worker.engines import Engine, get_engine
-from gpu_worker.schemas import TrainLoraInput, TrainLoraResult
+from voice_onboarding.contract.engines import KYUTAI
+from voice_onboarding.contract.gpu import TrainLoraInput, TrainLoraResult
 
 MAX_FRAMES = 600  # ~10 s of log-mel per item keeps a CPU step cheap
 
@@ -26,7 +27,7 @@ def run(inp: TrainLoraInput, progress: Callable[[str], None]) -> dict:
             progress(f"downloading dataset item {n}/{len(inp.dataset)}")
             paths.append(transfer.download(str(item.url), work / f"item_{n}"))
         transcripts = [item.transcript for item in inp.dataset]
-        if engine.name == "kyutai":
+        if engine.name == KYUTAI:
             from gpu_worker.engines.kyutai_lora import train as train_kyutai
 
             result = train_kyutai(engine, paths, transcripts, inp.hyperparameters, work, progress)

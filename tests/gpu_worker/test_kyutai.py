@@ -11,8 +11,9 @@ import torch
 from gpu_worker.engines.base import EngineUnavailable
 from gpu_worker.engines.kyutai_lora import assemble_codes, lora_targets
 from gpu_worker.lora import train_lora
-from gpu_worker.schemas import LoraHyperparameters
 from torch import nn
+
+from voice_onboarding.contract.gpu import LoraHyperparameters
 
 
 def _install_fake_moshi(monkeypatch: pytest.MonkeyPatch, from_hf_repo, multi_speaker: bool = False) -> None:

@@ -7,7 +7,8 @@ import zipfile
 import torch
 from gpu_worker.handler import handler
 from gpu_worker.lora import SpeakerAdaptedTTS, train_lora
-from gpu_worker.schemas import LoraHyperparameters
+
+from voice_onboarding.contract.gpu import LoraHyperparameters
 
 
 def test_loss_drops_and_only_adapter_trains() -> None:

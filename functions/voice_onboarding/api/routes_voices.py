@@ -18,6 +18,7 @@ from voice_onboarding.api.schemas import (
 )
 from voice_onboarding.api.security import PartnerDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
+from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
 from voice_onboarding.domain.errors import InvalidRequest
 from voice_onboarding.services import uploads, voices
 
@@ -241,7 +242,7 @@ def list_test_samples(
     services: ServicesDep,
     partner: PartnerDep,
     voice: VoiceName,
-    tts_type: Annotated[str, Query(description="TTS type")] = "kyutai",
+    tts_type: Annotated[str, Query(description="TTS type")] = DEFAULT_TTS_TYPE,
 ) -> list[TestSampleFile]:
     return voices.list_test_samples(services, partner, voice, tts_type)
 
@@ -257,7 +258,7 @@ def download_test_sample(
     partner: PartnerDep,
     voice: VoiceName,
     filename: str,
-    tts_type: Annotated[str, Query(description="TTS type folder")] = "kyutai",
+    tts_type: Annotated[str, Query(description="TTS type folder")] = DEFAULT_TTS_TYPE,
 ) -> Response:
     data = voices.get_test_sample(services, partner, voice, filename, tts_type)
     return Response(data, media_type=OPUS, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
+
 
 class JobStatus(StrEnum):
     IDLE = "idle"
@@ -48,7 +50,7 @@ class VoiceRecord(BaseModel):
     progress: dict[str, Any] | None = None
     samples: list[SampleRecord] = Field(default_factory=list)
     next_sample_index: int = 1
-    embedding_type: str = "kyutai"
+    embedding_type: str = DEFAULT_TTS_TYPE
     embedding_info: dict[str, Any] | None = None
     embedding_zip_key: str | None = None
     preferred_sample_index: int | None = None

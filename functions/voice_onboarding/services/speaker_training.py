@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import InvalidRequest, SpeakerBusy
 from voice_onboarding.domain.speaker import AdapterVersion
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
@@ -21,6 +22,7 @@ def start_training(services: Services, owner: str, name: str, hyperparameters: d
         raise SpeakerBusy()
     if speaker.clone_status != JobStatus.COMPLETED:
         raise InvalidRequest("Speaker is not ready: voice cloning has not completed")
+    require_engine(speaker.tts_type, train=True)
     samples = services.speakers.list_samples(owner, name)
     adapters = services.speakers.list_adapters(owner, name)
     if dataset_status(speaker, samples, adapters) not in ("ready", "trained"):

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import SpeakerAlreadyExists
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
@@ -60,6 +61,7 @@ def create_speaker(
 ) -> SpeakerRecord:
     validate_name(name)
     validate_language(language)
+    require_engine(services.settings.default_tts_type, language=language)
     if services.speakers.get(owner, name) is not None:
         raise SpeakerAlreadyExists()
     audio = accepted_audio(reference, REFERENCE_SECONDS, "Reference audio")

@@ -21,6 +21,7 @@ from voice_onboarding.api.schemas import (
     VoiceSummary,
 )
 from voice_onboarding.audio.ffmpeg import transcode_to_opus
+from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import (
     FileNotFound,
     InvalidRequest,
@@ -369,7 +370,8 @@ def start_split(
 
 def start_embed(services: Services, partner: str, name: str, tts_type: str | None) -> tuple[VoiceRecord, str]:
     record = services.voices.require(partner, name)
-    chosen = validate_tts_type(tts_type or record.embedding_type or services.settings.default_tts_type)
+    chosen = tts_type or record.embedding_type or services.settings.default_tts_type
+    require_engine(chosen)
     if not record.samples:
         raise InvalidRequest("Voice has no samples to embed")
     record = services.voices.start_job(partner, name, "embedding")

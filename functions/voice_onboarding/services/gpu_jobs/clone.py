@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from voice_onboarding.contract.gpu import CloneInput, CloneOutputs
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.pipeline.jobs import PipelineJob
@@ -44,12 +45,12 @@ def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
         raise GpuJobError("Speaker no longer exists")
     ttl = services.settings.presigned_url_ttl_seconds
     conditioning_key = keys.speaker_conditioning_key(job.partner, speaker.speaker_id, _tts_type(job, speaker))
-    return {
-        "kind": "clone",
-        "tts_type": _tts_type(job, speaker),
-        "reference_url": services.blobs.presigned_get(speaker.reference_key, ttl),
-        "outputs": {"voice_conditioning": services.blobs.presigned_put(conditioning_key, ttl)},
-    }
+    return CloneInput(
+        kind="clone",
+        tts_type=_tts_type(job, speaker),
+        reference_url=services.blobs.presigned_get(speaker.reference_key, ttl),
+        outputs=CloneOutputs(voice_conditioning=services.blobs.presigned_put(conditioning_key, ttl)),
+    ).model_dump(mode="json")
 
 
 def apply_result(services: Services, job: PipelineJob, output: dict[str, Any]) -> None:

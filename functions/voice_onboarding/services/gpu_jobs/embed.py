@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from voice_onboarding.contract.gpu import EmbedInput, EmbedOutputs, SampleIn, test_filename
 from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
 from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.pipeline.status import update_voice_stage
@@ -45,10 +46,6 @@ class EmbedOutput(BaseModel):
     preferred_sample_index: int
 
 
-def test_filename(sample_index: int, sentence_index: int) -> str:
-    return f"test_{sample_index}_{sentence_index}.opus"
-
-
 def _voice(services: Services, job: PipelineJob) -> VoiceRecord | None:
     voice = services.voices.get(job.partner, job.name)
     return voice if voice is not None and voice.voice_id == job.voice_id else None
@@ -73,25 +70,25 @@ def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
         for s in samples
         for n in range(1, len(TEST_SENTENCES) + 1)
     }
-    return {
-        "kind": "embed",
-        "tts_type": tts_type,
-        "samples": [
-            {
-                "index": s.index,
-                "url": services.blobs.presigned_get(keys.sample_key(job.partner, voice.voice_id, s.index), ttl),
-                "quality": s.quality,
-            }
+    return EmbedInput(
+        kind="embed",
+        tts_type=tts_type,
+        samples=[
+            SampleIn(
+                index=s.index,
+                url=services.blobs.presigned_get(keys.sample_key(job.partner, voice.voice_id, s.index), ttl),
+                quality=s.quality,
+            )
             for s in samples
         ],
-        "sentences": TEST_SENTENCES,
-        "outputs": {
-            "test_samples": test_outputs,
-            "embedding_zip": services.blobs.presigned_put(
+        sentences=TEST_SENTENCES,
+        outputs=EmbedOutputs(
+            test_samples=test_outputs,
+            embedding_zip=services.blobs.presigned_put(
                 keys.embedding_zip_key(job.partner, voice.voice_id, tts_type), ttl
             ),
-        },
-    }
+        ),
+    ).model_dump(mode="json")
 
 
 def apply_result(services: Services, job: PipelineJob, output: dict[str, Any]) -> None:

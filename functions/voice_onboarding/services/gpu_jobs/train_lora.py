@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from voice_onboarding.contract.gpu import DatasetItem, TrainLoraInput, TrainOutputs
 from voice_onboarding.domain.speaker import AdapterVersion, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.pipeline.jobs import PipelineJob
@@ -63,21 +64,21 @@ def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
         raise GpuJobError("The dataset is empty")
     ttl = services.settings.presigned_url_ttl_seconds
     version = _version(job)
-    return {
-        "kind": "train_lora",
-        "tts_type": str(job.params.get("tts_type") or speaker.tts_type),
-        "dataset": [
-            {"url": services.blobs.presigned_get(by_id[i].object_key, ttl), "transcript": by_id[i].transcript}
+    return TrainLoraInput(
+        kind="train_lora",
+        tts_type=str(job.params.get("tts_type") or speaker.tts_type),
+        dataset=[
+            DatasetItem(url=services.blobs.presigned_get(by_id[i].object_key, ttl), transcript=by_id[i].transcript)
             for i in adapter.dataset_sample_ids
         ],
-        "hyperparameters": job.params.get("hyperparameters") or adapter.hyperparameters,
-        "outputs": {
-            "adapter": services.blobs.presigned_put(keys.adapter_key(job.partner, speaker.speaker_id, version), ttl),
-            "evaluation_audio": services.blobs.presigned_put(
+        hyperparameters=job.params.get("hyperparameters") or adapter.hyperparameters,
+        outputs=TrainOutputs(
+            adapter=services.blobs.presigned_put(keys.adapter_key(job.partner, speaker.speaker_id, version), ttl),
+            evaluation_audio=services.blobs.presigned_put(
                 keys.adapter_evaluation_key(job.partner, speaker.speaker_id, version), ttl
             ),
-        },
-    }
+        ),
+    ).model_dump(mode="json")
 
 
 def apply_result(services: Services, job: PipelineJob, output: dict[str, Any]) -> None:

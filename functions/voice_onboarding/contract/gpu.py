@@ -1,10 +1,17 @@
-"""Pydantic I/O of the worker (docs/pipeline-contract.md, "GPU worker")."""
+"""The GPU worker's job input and output, one model per job kind (docs/pipeline-contract.md, "GPU worker").
+
+The dispatcher builds the inputs (`services/gpu_jobs`), the worker validates them (`gpu_worker/handler.py`)
+and returns the results; both sides import these models.
+"""
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-Url = Annotated[HttpUrl, Field(description="presigned S3 URL")]
+from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
+
+# AnyHttpUrl, not HttpUrl: a URL presigned with a role's session token can exceed HttpUrl's 2083 chars.
+Url = Annotated[AnyHttpUrl, Field(description="presigned S3 URL")]
 
 
 class _Strict(BaseModel):
@@ -12,9 +19,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def test_filename(sample_index: int, sentence_index: int) -> str:
+    """Name of the test sample speaking sentence `sentence_index` (1-based) in the voice of a sample."""
+    return f"test_{sample_index}_{sentence_index}.opus"
+
+
+test_filename.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported by one
+
+
 class SampleIn(_Strict):
     index: int
     url: Url
+    # The splitter's quality report (contract/quality.py names the thresholds); None for uploads.
     quality: dict[str, Any] | None = None
 
 
@@ -25,7 +41,7 @@ class EmbedOutputs(_Strict):
 
 class EmbedInput(_Strict):
     kind: Literal["embed"]
-    tts_type: str = "kyutai"
+    tts_type: str = DEFAULT_TTS_TYPE
     samples: list[SampleIn] = Field(min_length=1)
     sentences: list[str] = Field(default_factory=list)
     outputs: EmbedOutputs
@@ -37,7 +53,7 @@ class CloneOutputs(_Strict):
 
 class CloneInput(_Strict):
     kind: Literal["clone"]
-    tts_type: str = "kyutai"
+    tts_type: str = DEFAULT_TTS_TYPE
     reference_url: Url
     outputs: CloneOutputs
 
@@ -64,7 +80,7 @@ class TrainOutputs(_Strict):
 
 class TrainLoraInput(_Strict):
     kind: Literal["train_lora"]
-    tts_type: str = "kyutai"
+    tts_type: str = DEFAULT_TTS_TYPE
     dataset: list[DatasetItem] = Field(min_length=1)
     hyperparameters: LoraHyperparameters = Field(default_factory=LoraHyperparameters)
     outputs: TrainOutputs
@@ -88,6 +104,8 @@ class SampleScore(BaseModel):
 
 
 class TestSampleOut(BaseModel):
+    __test__ = False  # not a pytest test class
+
     sample_index: int
     sentence_index: int
     filename: str

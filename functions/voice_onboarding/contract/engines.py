@@ -1,0 +1,68 @@
+"""What each `tts_type` can do: the API validates requests against this table, the worker serves it.
+
+Engine names are spelled here and nowhere else; everything else reads `DEFAULT_TTS_TYPE` or the table.
+"""
+
+from types import MappingProxyType
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EngineCapabilities(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tts_type: str
+    description: str
+    # ISO 639 language codes the engine speaks; None = language-independent (a speaker encoder only).
+    languages: frozenset[str] | None = None
+    sample_rate: int = Field(description="Hz of the audio the engine consumes and produces")
+    artifact_format: str = Field(description="what the embedding ZIP holds per sample")
+    can_synthesize: bool
+    can_train: bool
+
+    def speaks(self, language: str) -> bool:
+        """Whether a BCP-47 tag (en-US, hi-IN) is in the engine's languages (its language subtag decides)."""
+        return self.languages is None or language.split("-")[0].lower() in self.languages
+
+
+KYUTAI = "kyutai"
+RESEMBLYZER = "resemblyzer"
+
+ENGINES: MappingProxyType[str, EngineCapabilities] = MappingProxyType(
+    {
+        KYUTAI: EngineCapabilities(
+            tts_type=KYUTAI,
+            description="Kyutai TTS (delayed-streams model, moshi), voice from a <=10 s audio prompt",
+            languages=frozenset({"en"}),
+            sample_rate=24_000,
+            artifact_format="resemblyzer d-vector .npy per sample + centroid",
+            can_synthesize=True,
+            can_train=True,
+        ),
+        RESEMBLYZER: EngineCapabilities(
+            tts_type=RESEMBLYZER,
+            description="resemblyzer speaker encoder (GE2E d-vectors, CPU); embeds and scores, cannot speak",
+            languages=None,
+            sample_rate=16_000,
+            artifact_format="resemblyzer d-vector .npy per sample + centroid",
+            can_synthesize=False,
+            can_train=True,
+        ),
+    }
+)
+DEFAULT_TTS_TYPE = KYUTAI
+
+
+class UnknownTtsType(ValueError):
+    """A `tts_type` that is not in ENGINES; the message names the supported ones."""
+
+
+def supported() -> str:
+    return ", ".join(sorted(ENGINES))
+
+
+def capabilities(tts_type: str) -> EngineCapabilities:
+    try:
+        return ENGINES[tts_type]
+    except KeyError:
+        raise UnknownTtsType(f"unknown tts_type {tts_type!r}; supported: {supported()}") from None
