@@ -8,12 +8,12 @@ EXTRAS ?= dev
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: install tools run test lint bench clean
+.PHONY: install tools run test lint bench clean openapi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]' -e ./client
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,6 +35,10 @@ run: $(STAMP)
 test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+## Export the API's OpenAPI document (a test fails when docs/openapi.json drifts from the app).
+openapi: $(STAMP)
+	$(BIN)/python -m infra.openapi_export docs/openapi.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
