@@ -7,13 +7,14 @@ from urllib.parse import urlparse
 import pytest
 
 from tests import audio_factory
-from voice_onboarding.domain.errors import SpeakerBusy, SpeakerNotReady
+from voice_onboarding.domain.errors import InvalidRequest, SpeakerBusy, SpeakerNotReady
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
 from voice_onboarding.pipeline.status import fail_job
 from voice_onboarding.services import catalog, speaker_dataset, speaker_training, speakers
 from voice_onboarding.services.gpu_jobs import GpuJobError, clone, train_lora
 from voice_onboarding.services.sweeper import sweep
+from voice_onboarding.storage.optimistic import VersionConflict
 
 OWNER = "my-partner"
 HYPER = {"rank": 4, "alpha": 8, "learning_rate": 1e-3, "steps": 20, "dropout": 0.0, "seed": 0}
@@ -212,12 +213,16 @@ def test_clear_is_refused_while_training_and_invalidates_a_stale_start(services,
     _fill_dataset(services, clips)
     seen = services.speakers.require(OWNER, "aria-custom")
     speaker_dataset.clear(services, OWNER, "aria-custom")
-    # A start that read the speaker before the clear cannot win its conditional write.
+    # A start that read the speaker before the clear cannot win its conditional write: it is told
+    # the speaker changed (a race to retry from a fresh read, not a 409) ...
     adapter = speaker_training.AdapterVersion(
         version=1, status=JobStatus.IN_PROGRESS, tts_type="kyutai", hyperparameters=HYPER, created_at="x"
     )
-    with pytest.raises(SpeakerBusy):
+    with pytest.raises(VersionConflict):
         services.speakers.begin_training(OWNER, "aria-custom", seen.version, adapter)
+    # ... and the retry sees the emptied dataset.
+    with pytest.raises(InvalidRequest, match="Dataset not ready"):
+        speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
     _fill_dataset(services, clips)
     speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
     with pytest.raises(SpeakerBusy):

@@ -74,6 +74,16 @@ class ServiceUnavailable(DomainError):
     default_detail = "Service temporarily unavailable, retry later"
 
 
+class ConcurrentUpdate(ServiceUnavailable):
+    """Retries of a lost optimistic-write race ran out: transient contention, not a lock (never 409)."""
+
+    default_detail = "Too many concurrent changes to this resource, retry shortly"
+    retry_after_seconds: ClassVar[str] = "1"
+
+    def __init__(self, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail, headers or {"Retry-After": self.retry_after_seconds})
+
+
 class SpeakerNotFound(DomainError):
     status_code = 404
     default_detail = "Speaker not found"

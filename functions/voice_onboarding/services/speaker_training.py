@@ -4,19 +4,30 @@ from typing import Any
 
 from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import InvalidRequest, SpeakerBusy
-from voice_onboarding.domain.speaker import AdapterVersion
+from voice_onboarding.domain.speaker import AdapterVersion, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.pipeline.jobs import JobKind
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.speaker_dataset import READY_MIN_SAMPLES, READY_MIN_SECONDS, dataset_status
 from voice_onboarding.services.speakers import start_job
+from voice_onboarding.storage.optimistic import retry_on_conflict
 
 UNFINISHED_REASON = "Training did not finish"
 
 
 def start_training(services: Services, owner: str, name: str, hyperparameters: dict[str, Any]) -> AdapterVersion:
     """New adapter version (next number, never reused) in_progress + the job. 409 while a clone or
-    training runs; 422 unless the dataset is ready (or trained: retraining with new hyperparameters)."""
+    training runs; 422 unless the dataset is ready (or trained: retraining with new hyperparameters).
+    A concurrent change of the speaker (a dataset clear, another deploy) re-reads and retries."""
+    speaker, adapter = retry_on_conflict(lambda: _begin_training(services, owner, name, hyperparameters))
+    params = {"tts_type": speaker.tts_type, "hyperparameters": hyperparameters, "adapter_version": adapter.version}
+    start_job(services, speaker, JobKind.TRAIN_LORA, params)
+    return adapter
+
+
+def _begin_training(
+    services: Services, owner: str, name: str, hyperparameters: dict[str, Any]
+) -> tuple[SpeakerRecord, AdapterVersion]:
     speaker = services.speakers.require(owner, name)
     if speaker.is_busy:
         raise SpeakerBusy()
@@ -43,9 +54,7 @@ def start_training(services: Services, owner: str, name: str, hyperparameters: d
     )
     # Conditional on idle + the version we read (a dataset clear bumps it): one winner, no stale snapshot.
     services.speakers.begin_training(owner, name, speaker.version, adapter)
-    params = {"tts_type": speaker.tts_type, "hyperparameters": hyperparameters, "adapter_version": version}
-    start_job(services, speaker, JobKind.TRAIN_LORA, params)
-    return adapter
+    return speaker, adapter
 
 
 def list_adapters(services: Services, owner: str, name: str) -> list[AdapterVersion]:

@@ -264,6 +264,10 @@ def add_sample(services: Services, partner: str, name: str, audio_path: Path) ->
     _delete_quietly(services, staging_key)
     owner = services.voices.get(partner, name)
     if owner is None or owner.voice_id != record.voice_id:
+        # Renamed while we copied? The sample moved with the item: keep it. (Looked up by id, not
+        # name; the scan of one partner's voices only happens on this rare path.)
+        owner = services.voices.find_by_id(partner, record.voice_id)
+    if owner is None:
         # Deleted while we copied: its prefix may already be swept, so this object would be orphaned.
         _delete_quietly(services, final_key)
         raise VoiceNotFound()
@@ -340,12 +344,7 @@ def store_bundle(services: Services, record: VoiceRecord, bundle: BinaryIO) -> s
 
 
 def set_preferred_sample(services: Services, partner: str, name: str, index: int | None) -> VoiceRecord:
-    record = services.voices.require(partner, name)
-    if index is not None and record.sample(index) is None:
-        raise SampleNotFound()
-    return services.voices.update(
-        partner, name, {"preferred_sample_index": index, "preferred_sample_manual": index is not None}
-    )
+    return services.voices.set_preferred_sample(partner, name, index)
 
 
 def start_split(

@@ -27,6 +27,7 @@ from voice_onboarding.storage.keys import (
     speaker_sk,
     tenant_pk,
 )
+from voice_onboarding.storage.optimistic import CONFLICT_CODES, VersionConflict, retry_on_conflict
 
 _EXISTS = "attribute_exists(PK)"
 _NOT_BUSY = "clone_status <> :in_progress AND training_status <> :in_progress"
@@ -35,7 +36,12 @@ _BATCH = 25  # BatchWriteItem's maximum
 
 
 def transact(db: Any, items: list[dict[str, Any]]) -> bool:
-    """TransactWriteItems; False when a condition failed, other errors (conflicts, throttling) raise."""
+    """TransactWriteItems; False when a condition failed. A transaction conflict (another request
+    writing one of the items at the same moment) is retried with backoff, then 503; throttling raises."""
+    return retry_on_conflict(lambda: _transact_once(db, items))
+
+
+def _transact_once(db: Any, items: list[dict[str, Any]]) -> bool:
     try:
         db.transact_write_items(TransactItems=items)
     except ClientError as error:
@@ -43,6 +49,8 @@ def transact(db: Any, items: list[dict[str, Any]]) -> bool:
         codes = {r.get("Code") for r in reasons}
         if is_conditional_failure(error) and (not reasons or "ConditionalCheckFailed" in codes):
             return False
+        if error.response.get("Error", {}).get("Code") in CONFLICT_CODES or codes & CONFLICT_CODES:
+            raise VersionConflict() from error
         raise
     return True
 
@@ -171,8 +179,12 @@ class SpeakerRepository:
             )
         except ClientError as error:
             if is_conditional_failure(error):
-                self.require(owner, name)
+                current = self.require(owner, name)
+                if expected_version is not None and not current.is_busy:
+                    raise VersionConflict() from error  # changed since read: the caller re-reads
                 raise SpeakerBusy() from error
+            if expected_version is not None and error.response.get("Error", {}).get("Code") in CONFLICT_CODES:
+                raise VersionConflict() from error
             raise
         return SpeakerRecord.model_validate(from_item(response["Attributes"]))
 
@@ -273,7 +285,8 @@ class SpeakerRepository:
     # --- adapter versions ---------------------------------------------------------------------------
     def begin_training(self, owner: str, name: str, expected_version: int, adapter: AdapterVersion) -> None:
         """Speaker -> training in_progress and the new adapter item, atomically. Conditional on the
-        speaker being idle and unchanged since it was read: two requests can never both start."""
+        speaker being idle and unchanged since it was read: two requests can never both start.
+        SpeakerBusy if a job runs; VersionConflict if the speaker merely changed (retry)."""
         item = {"PK": tenant_pk(owner), "SK": adapter_sk(name, adapter.version), "entity": "speaker_adapter"}
         ok = transact(
             self.db,
@@ -299,8 +312,11 @@ class SpeakerRepository:
             ],
         )
         if not ok:
-            self.require(owner, name)
-            raise SpeakerBusy()
+            if self.require(owner, name).is_busy:
+                raise SpeakerBusy()
+            # Idle, so the speaker changed since it was read (or the version number was taken):
+            # the caller re-reads the dataset and tries again (storage.optimistic).
+            raise VersionConflict()
 
     def list_adapters(self, owner: str, name: str) -> list[AdapterVersion]:
         items = self._query(tenant_pk(owner), adapters_prefix(name))

@@ -1,5 +1,7 @@
 """DynamoDB repository for voices. Every state change is a conditional write, so concurrent
-requests (across Lambdas) can never both win a lock, a name, or a sample index."""
+requests (across Lambdas) can never both win a lock, a name, or a sample index. Read-modify-write
+updates (samples, preferred sample, rename) are guarded by the item's `version` and re-run on a lost
+race (storage.optimistic): contention costs a retry, never a false "being processed" 409."""
 
 from typing import Any
 
@@ -20,12 +22,11 @@ from voice_onboarding.storage.dynamo import (
     update_expression,
 )
 from voice_onboarding.storage.keys import VOICE_SK_PREFIX, tenant_pk, voice_sk
+from voice_onboarding.storage.optimistic import CONFLICT_CODES, VersionConflict, retry_on_conflict
 
 _NOT_LOCKED = "splitting_status <> :in_progress AND embedding_status <> :in_progress"
 _EXISTS = "attribute_exists(PK)"
 _IN_PROGRESS = {":in_progress": serialize(JobStatus.IN_PROGRESS.value)}
-# A read-modify-write that loses a race is retried this many times before reporting a conflict.
-_MAX_OPTIMISTIC_RETRIES = 5
 
 
 def _record_to_item(record: VoiceRecord) -> dict[str, Any]:
@@ -74,6 +75,10 @@ class VoiceRepository:
             records.extend(_item_to_record(item) for item in page.get("Items", []))
         return sorted(records, key=lambda r: r.name)
 
+    def find_by_id(self, partner: str, voice_id: str) -> VoiceRecord | None:
+        """The voice with this immutable id, whatever it is named now (a rename moves the item)."""
+        return next((r for r in self.list(partner) if r.voice_id == voice_id), None)
+
     def create(self, record: VoiceRecord) -> None:
         try:
             self.db.put_item(
@@ -103,11 +108,17 @@ class VoiceRepository:
         remove_fields: tuple[str, ...] = (),
         condition: str = _EXISTS,
         condition_values: dict[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> VoiceRecord:
-        """SET/REMOVE top-level attributes under a condition; returns the updated record."""
+        """SET/REMOVE top-level attributes under a condition; returns the updated record.
+        With `expected_version`, a write that lost a race (item exists, not locked, but changed since
+        it was read) raises VersionConflict for the caller's retry loop instead of VoiceLocked."""
         set_fields = {**set_fields, "updated_at": utc_now_iso()}
         expression, names, values = update_expression(set_fields, remove_fields)
         values.update(condition_values or {})
+        if expected_version is not None:
+            condition = f"{condition} AND #version = :seen"
+            values[":seen"] = serialize(expected_version)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._key(partner, name),
@@ -122,7 +133,11 @@ class VoiceRepository:
         except ClientError as error:
             if is_conditional_failure(error):
                 self._raise_for_failed_condition(partner, name)
+                if expected_version is not None:
+                    raise VersionConflict() from error
                 raise VoiceLocked() from error
+            if expected_version is not None and _error_code(error) in CONFLICT_CODES:
+                raise VersionConflict() from error
             raise
         return _item_to_record(response["Attributes"])
 
@@ -172,7 +187,10 @@ class VoiceRepository:
 
     def rename(self, partner: str, old_name: str, new_name: str) -> VoiceRecord:
         """Move the item to a new key in one transaction: the new name must be free, the old item
-        unchanged since we read it (version guard) and not locked."""
+        unchanged since we read it (version guard, retried on a lost race) and not locked."""
+        return retry_on_conflict(lambda: self._rename_once(partner, old_name, new_name))
+
+    def _rename_once(self, partner: str, old_name: str, new_name: str) -> VoiceRecord:
         current = self.require(partner, old_name)
         if current.is_locked:
             raise VoiceLocked()
@@ -193,7 +211,8 @@ class VoiceRepository:
                         "Delete": {
                             "TableName": self.table,
                             "Key": self._key(partner, old_name),
-                            "ConditionExpression": f"{_EXISTS} AND {_NOT_LOCKED} AND version = :seen",
+                            "ConditionExpression": f"{_EXISTS} AND {_NOT_LOCKED} AND #version = :seen",
+                            "ExpressionAttributeNames": {"#version": "version"},
                             "ExpressionAttributeValues": {
                                 **_IN_PROGRESS,
                                 ":seen": serialize(current.version),
@@ -203,62 +222,104 @@ class VoiceRepository:
                 ]
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
+            code = _error_code(error)
+            if code in CONFLICT_CODES:
+                raise VersionConflict() from error
+            if code != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons") or []
             codes = [r.get("Code") for r in reasons]
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise VoiceAlreadyExists() from error
             self._raise_for_failed_condition(partner, old_name)
-            raise VoiceLocked() from error
+            raise VersionConflict() from error
         return renamed
 
     def append_sample(self, partner: str, name: str, sample: SampleRecord) -> SampleRecord:
-        """Add a sample at the next free index. The index counter is the optimistic-lock guard,
-        so two uploads racing for the same index cannot both land."""
-        for _ in range(_MAX_OPTIMISTIC_RETRIES):
-            current = self.require(partner, name)
-            if current.is_locked:
-                raise VoiceLocked()
-            placed = sample.model_copy(update={"index": current.next_sample_index})
-            try:
-                self.update(
-                    partner,
-                    name,
-                    {
-                        "samples": [s.model_dump(mode="json") for s in [*current.samples, placed]],
-                        "next_sample_index": current.next_sample_index + 1,
-                    },
-                    condition=f"{_EXISTS} AND {_NOT_LOCKED} AND next_sample_index = :expected",
-                    condition_values={
-                        **_IN_PROGRESS,
-                        ":expected": serialize(current.next_sample_index),
-                    },
-                )
-            except VoiceLocked:
-                continue
-            return placed
-        raise VoiceLocked()
+        """Add a sample at the next free index. The index counter guards the write, so two uploads
+        racing for one index cannot both land; the loser re-reads and takes the next one."""
+        return retry_on_conflict(lambda: self._append_sample_once(partner, name, sample))
+
+    def _append_sample_once(self, partner: str, name: str, sample: SampleRecord) -> SampleRecord:
+        current = self.require(partner, name)
+        if current.is_locked:
+            raise VoiceLocked()
+        placed = sample.model_copy(update={"index": current.next_sample_index})
+        # list_append, not a rewrite of the list read: a concurrent sample removal is never undone,
+        # and only appends (not every write) compete for the index counter.
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key=self._key(partner, name),
+                UpdateExpression=(
+                    "SET #samples = list_append(if_not_exists(#samples, :empty), :new), #next = :next,"
+                    " #version = if_not_exists(#version, :zero) + :one, #updated = :now"
+                ),
+                ConditionExpression=f"{_EXISTS} AND {_NOT_LOCKED} AND #next = :expected",
+                ExpressionAttributeNames={
+                    "#samples": "samples",
+                    "#next": "next_sample_index",
+                    "#version": "version",
+                    "#updated": "updated_at",
+                },
+                ExpressionAttributeValues={
+                    ":empty": serialize([]),
+                    ":new": serialize([placed.model_dump(mode="json")]),
+                    ":next": serialize(current.next_sample_index + 1),
+                    ":expected": serialize(current.next_sample_index),
+                    ":zero": serialize(0),
+                    ":one": serialize(1),
+                    ":now": serialize(utc_now_iso()),
+                    **_IN_PROGRESS,
+                },
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                self._raise_for_failed_condition(partner, name)
+                raise VersionConflict() from error
+            if _error_code(error) in CONFLICT_CODES:
+                raise VersionConflict() from error
+            raise
+        return placed
 
     def remove_sample(self, partner: str, name: str, index: int) -> VoiceRecord:
-        for _ in range(_MAX_OPTIMISTIC_RETRIES):
-            current = self.require(partner, name)
-            if current.is_locked:
-                raise VoiceLocked()
-            if current.sample(index) is None:
-                raise SampleNotFound()
-            remaining = [s.model_dump(mode="json") for s in current.samples if s.index != index]
-            fields: dict[str, Any] = {"samples": remaining}
-            if current.preferred_sample_index == index:
-                fields.update(preferred_sample_index=None, preferred_sample_manual=False)
-            try:
-                return self.update(
-                    partner,
-                    name,
-                    fields,
-                    condition=f"{_EXISTS} AND {_NOT_LOCKED} AND version = :seen",
-                    condition_values={**_IN_PROGRESS, ":seen": serialize(current.version)},
-                )
-            except VoiceLocked:
-                continue
-        raise VoiceLocked()
+        return retry_on_conflict(lambda: self._remove_sample_once(partner, name, index))
+
+    def _remove_sample_once(self, partner: str, name: str, index: int) -> VoiceRecord:
+        current = self.require(partner, name)
+        if current.is_locked:
+            raise VoiceLocked()
+        if current.sample(index) is None:
+            raise SampleNotFound()
+        remaining = [s.model_dump(mode="json") for s in current.samples if s.index != index]
+        fields: dict[str, Any] = {"samples": remaining}
+        if current.preferred_sample_index == index:
+            fields.update(preferred_sample_index=None, preferred_sample_manual=False)
+        return self.update(
+            partner,
+            name,
+            fields,
+            condition=f"{_EXISTS} AND {_NOT_LOCKED}",
+            condition_values=_IN_PROGRESS,
+            expected_version=current.version,
+        )
+
+    def set_preferred_sample(self, partner: str, name: str, index: int | None) -> VoiceRecord:
+        """Manual choice (None clears it). Guarded by the version read, so the sample cannot be
+        deleted between the existence check and the write."""
+        return retry_on_conflict(lambda: self._set_preferred_once(partner, name, index))
+
+    def _set_preferred_once(self, partner: str, name: str, index: int | None) -> VoiceRecord:
+        current = self.require(partner, name)
+        if index is not None and current.sample(index) is None:
+            raise SampleNotFound()
+        return self.update(
+            partner,
+            name,
+            {"preferred_sample_index": index, "preferred_sample_manual": index is not None},
+            expected_version=current.version,
+        )
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
