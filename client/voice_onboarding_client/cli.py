@@ -96,7 +96,9 @@ class UploadBar:
         if self.progress is not None:
             if self.task is None:
                 self.task = self.progress.add_task(self.label, total=total)
-            self.progress.update(self.task, completed=sent)
+            # Once the bytes are out, the server still decodes and transcodes: say so, not a frozen bar.
+            label = self.label if sent < total else f"{self.label}: sent, the server is processing"
+            self.progress.update(self.task, completed=sent, description=label)
         elif self.total == 0 and sent > 0:
             self.reporter.stamp(f"{self.label}: {total / 1e6:.1f} MB")
         self.total = total
@@ -198,7 +200,12 @@ def emit(result: Any, as_json: bool) -> None:
             for item in data:
                 console.print(str(item), markup=False)
             return
-        columns = [k for k, v in data[0].items() if not isinstance(v, dict | list)]
+        # Scalar columns that have a value somewhere (creator fields are often empty).
+        columns = [
+            k
+            for k, v in data[0].items()
+            if not isinstance(v, dict | list) and any(row.get(k) not in (None, "") for row in data)
+        ]
         table = Table(*columns)
         for row in data:
             table.add_row(*(_cell(row.get(c)) for c in columns))
@@ -206,7 +213,8 @@ def emit(result: Any, as_json: bool) -> None:
     elif isinstance(data, dict):
         table = Table(show_header=False, box=None)
         for key, value in data.items():
-            table.add_row(key, _cell(value))
+            if value not in (None, "", [], {}):
+                table.add_row(key, _cell(value))
         console.print(table)
     elif data is not None:
         console.print(str(data), markup=False)

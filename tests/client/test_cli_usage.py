@@ -114,3 +114,66 @@ def test_json_output_is_only_json(in_process: TestClient, capsys: pytest.Capture
     assert [v["name"] for v in json.loads(capsys.readouterr().out)] == ["speaker-2"]
     assert cli.main(["voices", "rename", PARTNER, "speaker-2", "speaker-3"]) == 0
     assert "speaker-3" in capsys.readouterr().out
+
+
+def test_every_resource_through_the_cli(
+    in_process: TestClient,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    wav_tone: Path,
+    dispatcher: Any,
+) -> None:
+    """Each command reaches its route and prints its answer (jobs are recorded, not run, here)."""
+    import json
+    import zipfile
+
+    from tests import audio_factory
+
+    def run(*argv: str) -> tuple[int, Any, str]:
+        code = cli.main([*argv, "--json"])
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err
+        return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
+
+    code, voice, _ = run("voices", "create", PARTNER, "v1", str(wav_tone))
+    assert code == 0 and voice["status"]["splitting"] == "in_progress" and len(dispatcher.jobs) == 1
+    code, _, err = run("voices", "split", PARTNER, "v1", "--max-samples", "5")
+    assert code == 1 and "Voice is currently being processed (HTTP 409)" in err
+
+    assert run("voices", "create", PARTNER, "v2")[0] == 0
+    code, sample, _ = run("samples", "upload", PARTNER, "v2", str(wav_tone))
+    assert code == 0 and sample["index"] == 1 and sample["duration"] == pytest.approx(3, abs=0.2)
+    code, written, _ = run("samples", "download", PARTNER, "v2", "1", "-o", str(tmp_path))
+    assert code == 0 and Path(written["path"]).read_bytes()[:4] == b"OggS"
+    code, written, _ = run("samples", "bundle", PARTNER, "v2", "-o", str(tmp_path / "b.zip"))
+    assert code == 0 and set(zipfile.ZipFile(written["path"]).namelist()) == {"1.opus", "voice_info.json"}
+    assert run("voices", "preferred-sample", PARTNER, "v2", "1")[1]["preferred_sample_index"] == 1
+    assert run("voices", "preferred-sample", PARTNER, "v2")[1]["preferred_sample_index"] is None
+    assert run("test-samples", "list", PARTNER, "v2", "--tts-type", "kyutai") == (0, [], "")
+    assert run("test-samples", "delete", PARTNER, "v2", "kyutai")[1] == {"detail": "Deleted 0 test files"}
+    code, _, err = run("test-samples", "download", PARTNER, "v2", "test_1_1.opus", "-o", str(tmp_path))
+    assert code == 1 and "(HTTP 404)" in err
+    code, accepted, _ = run("voices", "embed", PARTNER, "v2")
+    assert code == 0 and accepted["job"] == "embedding" and accepted["status"]["embedding"] == "in_progress"
+    assert run("samples", "delete", PARTNER, "v2", "1")[0] == 1  # locked while embedding
+    code, _, err = run("voices", "delete", PARTNER, "v2")
+    assert code == 1 and "409" in err
+
+    reference = audio_factory.tone(tmp_path / "ref.wav", 12.0)
+    code, created, _ = run("speakers", "create", "aria", "en-US", str(reference), "--description", "test")
+    assert code == 0 and created["name"] == "aria"
+    assert [s["name"] for s in run("speakers", "list")[1]] == ["aria"]
+    assert run("speakers", "get", "aria")[1]["status"] == "cloning"
+    code, written, _ = run("speakers", "reference", "aria", "-o", str(tmp_path))
+    assert code == 0 and Path(written["path"]).read_bytes()[:4] == b"RIFF"
+    line = audio_factory.tone(tmp_path / "line.wav", 6.0)
+    code, added, _ = run("dataset", "upload", "aria", str(line), "Hello there")
+    assert code == 0 and added["transcript"] == "Hello there"
+    assert run("dataset", "status", "aria")[1]["sample_count"] == 1
+    assert run("dataset", "clear", "aria")[1]["sample_count"] == 0
+    assert run("speakers", "adapters", "aria") == (0, [], "")
+    assert run("deploy", "aria")[0] == 1  # the clone has not finished
+    assert run("undeploy", "aria")[1]["deployed"] is False
+    assert run("catalog") == (0, [], "")
+    code, _, err = run("train", "aria", "--steps", "5")
+    assert code == 1 and "HTTP 4" in err
