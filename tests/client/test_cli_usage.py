@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.client.conftest import child_env
 from tests.conftest import PARTNER
 from voice_onboarding_client import cli
 
@@ -51,7 +52,11 @@ def test_console_script_and_module_entry_point() -> None:
     pyproject = tomllib.loads((Path(__file__).parents[2] / "client" / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["voice-onboarding"] == "voice_onboarding_client.cli:main"
     done = subprocess.run(
-        [sys.executable, "-m", "voice_onboarding_client", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "voice_onboarding_client", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
     )
     assert done.returncode == 0 and "voices" in done.stdout
 
