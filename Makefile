@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]' -e ./client
+	# Kyutai engines without their own pins (moshi's torch<2.10 would pull a CUDA torch); the worker extra
+	# pins what they import.
+	$(BIN)/pip install --quiet --no-deps moshi==0.2.13 pocket-tts==4.0.1
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,66 +1,132 @@
-"""LoRA training with peft, shared by every engine, plus the CPU speaker-adaptation model.
+"""LoRA with moshi's own implementation (`moshi.modules.lora`), for every engine that trains.
 
-`train_lora` is engine-agnostic: the model's forward takes a batch dict and returns the loss.
-Kyutai wraps its LM that way (engines/kyutai_lora.py); on CPU the model is `SpeakerAdaptedTTS`,
-a tiny text+speaker -> log-mel regressor whose base weights are a pure function of a seed (no
-pretrained tiny TTS exists), frozen, so the adapter alone carries what is learned for the speaker.
+Why moshi's and not peft's: an adapter for Kyutai's DSM TTS is only useful in the format moshi's loader
+reads (`CheckpointInfo(lora_weights=...)`: every nn.Linear of the LM replaced by `LoRALinear`, a safetensors
+file of the `lora_A`/`lora_B` weights, and `lora`, `lora_rank`, `lora_scaling` in the model's config.json).
+Using one implementation everywhere also keeps peft/transformers (and their huggingface-hub >= 1 pins) out
+of the worker. moshi's LoRALinear has no dropout: the `dropout` hyperparameter is recorded, not applied.
+
+Also here: the CPU speaker-adaptation model (`SpeakerAdaptedTTS`) that the `resemblyzer` engine trains.
 """
 
+import contextlib
 import io
+import json
+import math
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from gpu_worker.features import N_MELS, VOCAB
 from voice_onboarding.contract.gpu import LoraHyperparameters
 
 Batch = dict[str, torch.Tensor]
+WEIGHTS_NAME = "lora.safetensors"
+CONFIG_NAME = "config.json"
 
 
-def train_lora(
-    model: nn.Module,
-    target_modules: Sequence[str],
+def scaling(hp: LoraHyperparameters) -> float:
+    """peft's alpha / rank convention, as moshi's `lora_scaling`."""
+    return hp.alpha / hp.rank
+
+
+def add_lora(model: nn.Module, hp: LoraHyperparameters) -> list[nn.Parameter]:
+    """Replaces every nn.Linear of `model` with moshi's LoRALinear (as its loader does), freezes the rest.
+
+    lora_B starts at zero, so the adapted model starts as the base model. Returns the trainable parameters.
+    """
+    from moshi.modules.lora import LoRALinear, replace_all_linear_with_lora
+
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(hp.seed)
+    replace_all_linear_with_lora(model, hp.rank, scaling(hp))
+    params = []
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for module in model.modules():
+        if isinstance(module, LoRALinear):
+            nn.init.kaiming_uniform_(module.lora_A.weight, a=math.sqrt(5))
+            nn.init.zeros_(module.lora_B.weight)
+            for p in (module.lora_A.weight, module.lora_B.weight):
+                p.requires_grad_(True)
+                params.append(p)
+    torch.random.set_rng_state(generator_state)
+    return params
+
+
+def remove_lora(model: nn.Module) -> None:
+    """Puts each LoRALinear's frozen base linear back: the model is exactly the base again."""
+    from moshi.modules.lora import LoRALinear
+
+    for name, child in list(model.named_children()):
+        if isinstance(child, LoRALinear):
+            setattr(model, name, child.frozen_W)
+        else:
+            remove_lora(child)
+
+
+@contextlib.contextmanager
+def disabled(model: nn.Module) -> Iterator[None]:
+    """The base model's outputs while the adapter stays in place (scaling 0)."""
+    from moshi.modules.lora import LoRALinear
+
+    layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
+    saved = [m.scaling for m in layers]
+    for m in layers:
+        m.scaling = 0.0
+    try:
+        yield
+    finally:
+        for m, s in zip(layers, saved, strict=True):
+            m.scaling = s
+
+
+def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Only the adapter: what moshi's loader expects in `lora_weights`."""
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if "lora_" in k}
+
+
+def train(
+    params: Sequence[nn.Parameter],
+    loss_fn: Callable[[Batch], torch.Tensor],
     batches: Sequence[Batch],
-    hyperparameters: LoraHyperparameters,
-) -> tuple[PeftModel, list[float]]:
-    """Wraps `model` with LoRA on `target_modules` and trains only the adapter; returns it and the loss per step."""
-    torch.manual_seed(hyperparameters.seed)
-    config = LoraConfig(
-        r=hyperparameters.rank,
-        lora_alpha=hyperparameters.alpha,
-        lora_dropout=hyperparameters.dropout,
-        target_modules=list(target_modules),
-    )
-    peft_model = get_peft_model(model, config)
-    params = [p for p in peft_model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=hyperparameters.learning_rate, weight_decay=0.0)
-    peft_model.train()
+    hp: LoraHyperparameters,
+) -> list[float]:
+    """AdamW on the adapter only (grad-norm clip 1.0), cycling through `batches`; the loss per step."""
+    torch.manual_seed(hp.seed)
+    optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=0.0)
     history: list[float] = []
-    for step in range(hyperparameters.steps):
-        loss = peft_model(**batches[step % len(batches)])
+    for step in range(hp.steps):
+        loss = loss_fn(batches[step % len(batches)])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         history.append(float(loss.detach()))
-    peft_model.eval()
-    return peft_model, history
+    return history
 
 
-def adapter_zip(peft_model: PeftModel, workdir: Path, extra_files: dict[str, bytes] | None = None) -> bytes:
-    """`save_pretrained` (adapter_config.json + adapter_model.safetensors) zipped, plus extra files."""
-    out = workdir / "adapter"
-    peft_model.save_pretrained(str(out))
+def save_adapter(model: nn.Module, hp: LoraHyperparameters, dest: Path, base_config: dict[str, Any]) -> Path:
+    """`lora.safetensors` + `config.json` (the base config with lora, lora_rank, lora_scaling) under `dest`."""
+    from safetensors.torch import save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    save_file(lora_state_dict(model), str(dest / WEIGHTS_NAME))
+    config = {**base_config, "lora": True, "lora_rank": hp.rank, "lora_scaling": scaling(hp)}
+    (dest / CONFIG_NAME).write_text(json.dumps(config, indent=2))
+    return dest
+
+
+def zip_dir(directory: Path, extra_files: dict[str, bytes] | None = None) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(out.rglob("*")):
+        for f in sorted(directory.rglob("*")):
             if f.is_file():
-                zf.write(f, f.relative_to(out).as_posix())
+                zf.write(f, f.relative_to(directory).as_posix())
         for name, data in (extra_files or {}).items():
             zf.writestr(name, data)
     return buf.getvalue()
@@ -83,10 +149,6 @@ class SpeakerAdaptedTTS(nn.Module):
         self.decoder = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, N_MELS))
         torch.random.set_rng_state(generator_state)
         self.config: dict[str, Any] = {"speaker_dim": speaker_dim, "hidden": hidden, "seed": seed}
-
-    @staticmethod
-    def target_modules() -> list[str]:
-        return ["speaker_proj", "text_proj", "decoder.0", "decoder.2"]
 
     def predict(self, chars: torch.Tensor, speaker: torch.Tensor, frames: int) -> torch.Tensor:
         """chars [L] int64, speaker [speaker_dim] -> [frames, N_MELS]."""

@@ -29,6 +29,7 @@ class Scored:
     similarity: float
     flagged: bool
     reason: str | None
+    synthesis_similarity: float | None = None
 
 
 def normalize(v: np.ndarray) -> np.ndarray:
@@ -90,8 +91,8 @@ def score_samples(
 ) -> tuple[list[Scored], np.ndarray]:
     """Returns the scores sorted best first and the centroid of the unflagged samples.
 
-    `test_similarities`: per sample index, cosine of its synthesized test audio vs the centroid
-    (engines that synthesize); averaged with the sample's own similarity.
+    `test_similarities`: per sample index, cosine of the test samples spoken from its artifact vs the sample
+    itself (engines that synthesize): how well the artifact carries the voice; averaged into the similarity.
     """
     embeddings = normalize(np.asarray(embeddings, dtype=np.float32))
     sims = loo_similarities(embeddings)
@@ -100,8 +101,10 @@ def score_samples(
     scored: list[Scored] = []
     for i, idx in enumerate(indices):
         sim = float(sims[i])
+        synth = None
         if test_similarities and idx in test_similarities:
-            sim = 0.5 * (sim + float(test_similarities[idx]))
+            synth = round(float(test_similarities[idx]), 4)
+            sim = 0.5 * (sim + synth)
         q, q_reason = quality_score(qualities[i])
         s = float(np.clip(sim, 0, 1))
         score = s if q is None else SIMILARITY_WEIGHT * s + (1 - SIMILARITY_WEIGHT) * q
@@ -112,7 +115,7 @@ def score_samples(
             )
         if q_reason:
             reasons.append(q_reason)
-        scored.append(Scored(idx, round(score, 4), round(sim, 4), bool(reasons), "; ".join(reasons) or None))
+        scored.append(Scored(idx, round(score, 4), round(sim, 4), bool(reasons), "; ".join(reasons) or None, synth))
     scored.sort(key=lambda s: (s.flagged, -s.score))  # unflagged first, then best score
     keep = ~voice_out if (~voice_out).any() else np.ones(len(sims), dtype=bool)
     return scored, robust_centroid(embeddings[keep]) if keep.sum() >= 3 else normalize(embeddings[keep].mean(0))

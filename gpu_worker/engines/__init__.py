@@ -4,13 +4,19 @@ import threading
 from collections.abc import Callable
 
 from gpu_worker.engines.base import Engine, EngineUnavailable
-from voice_onboarding.contract.engines import KYUTAI, RESEMBLYZER
+from voice_onboarding.contract.engines import KYUTAI, KYUTAI_POCKET, RESEMBLYZER
 
 
 def _kyutai() -> Engine:
     from gpu_worker.engines.kyutai import KyutaiEngine
 
     return KyutaiEngine()
+
+
+def _pocket() -> Engine:
+    from gpu_worker.engines.pocket import PocketEngine
+
+    return PocketEngine()
 
 
 def _resemblyzer() -> Engine:
@@ -20,7 +26,7 @@ def _resemblyzer() -> Engine:
 
 
 # Keyed by the contract's tts_type names (contract/engines.py holds what each can do).
-ENGINES: dict[str, Callable[[], Engine]] = {KYUTAI: _kyutai, RESEMBLYZER: _resemblyzer}
+ENGINES: dict[str, Callable[[], Engine]] = {KYUTAI: _kyutai, KYUTAI_POCKET: _pocket, RESEMBLYZER: _resemblyzer}
 _loaded: dict[str, Engine] = {}
 _lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""LoRA speaker adaptation of Kyutai's TTS LM (moshi), on the GPU image only.
+"""LoRA speaker adaptation of Kyutai's DSM TTS LM with moshi's own LoRA, saved in the format its loader reads.
 
 Training sequence per dataset item, in the layout the delayed-streams TTS generates:
 - audio rows: the item's Mimi codes, delayed by `tts.delay_steps` (the audio lags the text), codebooks
@@ -6,9 +6,15 @@ Training sequence per dataset item, in the layout the delayed-streams TTS genera
 - text row: the transcript's words fed through moshi's own TTS state machine (`tts.machine.process`),
   asked for a new word at evenly spread frames. No word aligner runs in the worker, so word timing
   is an approximation; the token layout (new-word markers, padding rules, lookahead stream) is exact.
-The loss is cross-entropy on the audio codebooks. peft wraps the transformer's feed-forward and
-self-attention output projections (see `lora_targets`). After saving, the adapter is unloaded so the
-cached engine serves later jobs with the base weights.
+The loss is cross-entropy on the audio codebooks. Every nn.Linear of the LM becomes moshi's LoRALinear
+(`replace_all_linear_with_lora`, exactly what `get_moshi_lm(lora_weights=...)` does at load time), so the
+saved `lora.safetensors` + `config.json` load back through `CheckpointInfo(lora_weights=...)`.
+
+Conditioning: None when the LM has no fuser (its forward asserts that); otherwise the condition provider's
+output, computed under no_grad at every step (reusing one graph across steps fails at the second backward).
+The last dataset item is held out (>= 2 items): its loss with and without the adapter is the evaluation,
+with the similarity of its transcript spoken by the adapter *as reloaded by moshi's loader* vs the base.
+The cached engine's LM gets its plain linears back afterwards, so later jobs use the base weights.
 """
 
 import json
@@ -20,42 +26,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from gpu_worker import audio, lora, scoring
+from gpu_worker import audio, lora, scoring, voices
 from voice_onboarding.contract.gpu import LoraHyperparameters
 
 MAX_SECONDS = 30.0  # per dataset item; longer items are cut (memory grows with the sequence)
 
 
-class _LMLoss(nn.Module):
-    """Wraps the LM so that forward(codes) returns the training loss, as lora.train_lora expects."""
-
-    def __init__(self, lm: nn.Module, condition_tensors: Any) -> None:
-        super().__init__()
-        self.lm = lm
-        self.condition_tensors = condition_tensors
-
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        out = self.lm(codes, condition_tensors=self.condition_tensors)
-        target = codes[:, self.lm.audio_offset : self.lm.audio_offset + out.logits.shape[1]]
-        mask = out.mask & (target >= 0)
-        return nn.functional.cross_entropy(out.logits[mask].float(), target[mask])
+def lm_loss(lm: nn.Module, codes: torch.Tensor, condition_tensors: Any) -> torch.Tensor:
+    """Cross-entropy of the audio codebooks of `codes` [1, 1 + n_audio, T] (valid positions only)."""
+    out = lm(codes, condition_tensors=condition_tensors)
+    target = codes[:, lm.audio_offset : lm.audio_offset + out.logits.shape[1]]
+    mask = out.mask & (target >= 0)
+    return nn.functional.cross_entropy(out.logits[mask].float(), target[mask])
 
 
-def lora_targets(module: nn.Module, prefix: str = "lm.transformer.") -> list[str]:
-    """Names of the nn.Linear layers under `prefix` that peft can wrap without breaking moshi.
-
-    Left out: attention `in_projs` (moshi's streaming state accepts only nn.Linear or its own LoRA
-    class there, and cross-attention slices their weight directly) and all of `cross_attention`.
-    Kept: feed-forward (`gating.linear_in/out` or `linear1/2`) and self-attention `out_projs`.
-    """
-    return [
-        name
-        for name, m in module.named_modules()
-        if isinstance(m, nn.Linear)
-        and name.startswith(prefix)
-        and ".in_projs." not in name
-        and ".cross_attention." not in name
-    ]
+def conditions(engine: Any) -> Any:
+    """The LM's condition tensors for training: None without a fuser, else fresh and gradient-free."""
+    lm = engine.tts.lm
+    if lm.fuser is None:
+        return None
+    with torch.no_grad():
+        return lm.condition_provider.prepare_and_provide(engine.condition_attributes())
 
 
 def text_stream(machine: Any, entries: Sequence[Any], audio_frames: int, total: int) -> list[int]:
@@ -121,36 +112,65 @@ def train(
         lm.dep_q = tts.n_q  # what generate() sets: the depformer predicts the codebooks in use
     progress("encoding dataset with Mimi")
     batches = _batches(engine, paths, transcripts)
-    conditions = None
-    if lm.condition_provider is not None:
-        attributes = tts.make_condition_attributes([], cfg_coef=None)
-        conditions = lm.condition_provider.prepare_and_provide([attributes])
-    wrapper = _LMLoss(lm, conditions)
-    targets = lora_targets(wrapper)
-    progress(f"training LoRA on {len(targets)} linear layers, {hp.steps} steps")
-    peft_model, history = lora.train_lora(wrapper, targets, batches, hp)
+    n_train = len(batches) - 1 if len(batches) >= 2 else len(batches)
+    heldout = batches[-1]
+    with torch.no_grad():
+        base_eval = float(lm_loss(lm, heldout["codes"], conditions(engine)))
+    params = lora.add_lora(lm, hp)
     try:
-        progress("evaluating: synthesizing with and without the adapter")
-        embeddings = np.stack([engine.embed(audio.load_mono(p), audio.SAMPLE_RATE) for p in paths])
-        centroid = scoring.robust_centroid(embeddings)
-        eval_wav, eval_sr = engine.synthesize(transcripts[-1], paths[0])
-        similarity = float(engine.embed(eval_wav, eval_sr) @ centroid)
-        with peft_model.disable_adapter():
-            base_wav, base_sr = engine.synthesize(transcripts[-1], paths[0])
-        base_similarity = float(engine.embed(base_wav, base_sr) @ centroid)
-        manifest = {"engine": engine.name, "repo": engine.cfg["repo"], "n_q": tts.n_q, "target_modules": targets}
-        zip_bytes = lora.adapter_zip(peft_model, work, {"manifest.json": json.dumps(manifest).encode()})
+        progress(f"training LoRA (rank {hp.rank}) on {len(params) // 2} linear layers, {hp.steps} steps")
+        lm.train()
+        history = lora.train(params, lambda b: lm_loss(lm, b["codes"], conditions(engine)), batches[:n_train], hp)
+        lm.eval()
+        with torch.no_grad():
+            adapted_eval = float(lm_loss(lm, heldout["codes"], conditions(engine)))
+        adapter_dir = lora.save_adapter(lm, hp, work / "adapter", engine.info.raw_config)
     finally:
-        peft_model.unload()  # restore the cached engine's base LM
+        lora.remove_lora(lm)  # the cached engine serves later jobs with its base weights
+        for p in lm.parameters():
+            p.requires_grad_(False)
+
+    progress("evaluating: the adapter reloaded by moshi's loader vs the base model")
+    embeddings = np.stack([engine.embed(audio.load_mono(p), audio.SAMPLE_RATE) for p in paths[:n_train]])
+    centroid = scoring.robust_centroid(embeddings)
+    voice_files = voices.make_voice_files(engine, paths[0], work / "eval_voice")
+    text = transcripts[-1]
+    adapted = type(engine)(adapter=adapter_dir)  # moshi's loader: CheckpointInfo(lora_weights=...)
+    eval_wav, eval_sr = adapted.synthesize(text, adapted.load_voice(voice_files.artifact_path))
+    base_wav, base_sr = engine.synthesize(text, engine.load_voice(voice_files.artifact_path))
+    similarity = _similarity(engine, eval_wav, eval_sr, centroid)
+    base_similarity = _similarity(engine, base_wav, base_sr, centroid)
+    manifest = {
+        "engine": engine.name,
+        "base_model": engine.model_info(),
+        "format": "moshi LoRA: lora.safetensors (lora_A/lora_B of every LM linear) + config.json (lora, "
+        "lora_rank, lora_scaling)",
+        "load": "CheckpointInfo.from_hf_repo(base_repo, config_path='config.json', lora_weights='lora.safetensors')",
+        "rank": hp.rank,
+        "scaling": lora.scaling(hp),
+        "dropout": "not applied (moshi LoRALinear has none)",
+    }
+    zip_bytes = lora.zip_dir(adapter_dir, {"manifest.json": json.dumps(manifest, indent=2).encode()})
     return {
         "loss_history": [round(x, 6) for x in history],
         "final_loss": round(history[-1], 6),
         "evaluation": {
-            "speaker_similarity": round(similarity, 4),
-            "speaker_similarity_base": round(base_similarity, 4),
-            "method": "resemblyzer cosine of synthesis (last transcript, first item as prompt) vs dataset centroid, "
-            "with and without the adapter",
+            "heldout_loss": round(adapted_eval, 6),
+            "heldout_loss_base": round(base_eval, 6),
+            "heldout_item": len(paths) if n_train < len(paths) else None,
+            "speaker_similarity": None if similarity is None else round(similarity, 4),
+            "speaker_similarity_base": None if base_similarity is None else round(base_similarity, 4),
+            "method": "audio-codebook cross-entropy of the held-out item with vs without the adapter; resemblyzer "
+            "cosine vs the training items' centroid of its transcript spoken (first item as the voice) by the "
+            "adapter as reloaded by moshi's loader, and by the base model",
         },
         "adapter_zip": zip_bytes,
         "evaluation_audio": audio.encode_opus(eval_wav, eval_sr),
     }
+
+
+def _similarity(engine: Any, wav: np.ndarray, sr: int, centroid: np.ndarray) -> float | None:
+    try:
+        return float(engine.embed(wav, sr) @ centroid)
+    except ValueError:  # no speech found by the VAD
+        return None

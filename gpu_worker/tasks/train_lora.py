@@ -11,13 +11,15 @@ import torch
 
 from gpu_worker import audio, features, lora, scoring, transfer
 from gpu_worker.engines import Engine, get_engine
-from voice_onboarding.contract.engines import KYUTAI
+from voice_onboarding.contract.engines import KYUTAI, capabilities
 from voice_onboarding.contract.gpu import TrainLoraInput, TrainLoraResult
 
 MAX_FRAMES = 600  # ~10 s of log-mel per item keeps a CPU step cheap
 
 
 def run(inp: TrainLoraInput, progress: Callable[[str], None]) -> dict:
+    if not capabilities(inp.tts_type).can_train:
+        raise ValueError(f"tts_type {inp.tts_type} cannot train adapters")
     progress(f"loading engine {inp.tts_type}")
     engine = get_engine(inp.tts_type)
     with tempfile.TemporaryDirectory(prefix="lora-") as tmp:
@@ -74,15 +76,15 @@ def _train_cpu(
     with torch.no_grad():
         base_eval = float(model(**eval_batch))
     progress(f"training LoRA: {inp.hyperparameters.steps} steps on {n_train} items")
-    peft_model, history = lora.train_lora(model, model.target_modules(), train_batches, inp.hyperparameters)
+    params = lora.add_lora(model, inp.hyperparameters)
+    model.train()
+    history = lora.train(params, lambda b: model(**b), train_batches, inp.hyperparameters)
+    model.eval()
 
     progress("evaluating")
     with torch.no_grad():
-        adapted_eval = float(peft_model(**eval_batch))
-        pred = (
-            peft_model.base_model.model.predict(eval_batch["chars"], speaker, eval_batch["mel"].shape[0]).numpy() * std
-            + mean
-        )
+        adapted_eval = float(model(**eval_batch))
+        pred = model.predict(eval_batch["chars"], speaker, eval_batch["mel"].shape[0]).numpy() * std + mean
     eval_wav = features.mel_to_audio(pred).astype(np.float32)
     try:
         similarity: float | None = float(engine.embed(eval_wav, features.SAMPLE_RATE) @ centroid)
@@ -91,12 +93,15 @@ def _train_cpu(
     manifest = {
         "engine": engine.name,
         "base_model": {"class": "gpu_worker.lora.SpeakerAdaptedTTS", **model.config},
+        "lora": {"implementation": "moshi.modules.lora (every nn.Linear)", "rank": inp.hyperparameters.rank,
+                 "scaling": lora.scaling(inp.hyperparameters), "dropout": "not applied (moshi LoRALinear has none)"},
         "features": {"sample_rate": features.SAMPLE_RATE, "n_mels": features.N_MELS, "hop": features.HOP},
         "mel_mean": mean.tolist(),
         "mel_std": std.tolist(),
         "speaker_embedding": centroid.tolist(),
-    }
-    zip_bytes = lora.adapter_zip(peft_model, work, {"manifest.json": json.dumps(manifest).encode()})
+    }  # fmt: skip
+    adapter_dir = lora.save_adapter(model, inp.hyperparameters, work / "adapter", {"model": "SpeakerAdaptedTTS"})
+    zip_bytes = lora.zip_dir(adapter_dir, {"manifest.json": json.dumps(manifest).encode()})
     return {
         "loss_history": [round(x, 6) for x in history],
         "final_loss": round(history[-1], 6),

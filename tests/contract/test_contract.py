@@ -46,7 +46,7 @@ def test_language_matching_uses_the_language_subtag():
     kyutai = engines.capabilities(engines.KYUTAI)
     assert kyutai.speaks("en-US") and kyutai.speaks("en-GB") and not kyutai.speaks("hi-IN")
     assert engines.capabilities(engines.RESEMBLYZER).speaks("hi-IN")  # a speaker encoder: any language
-    with pytest.raises(engines.UnknownTtsType, match="supported: kyutai, resemblyzer"):
+    with pytest.raises(engines.UnknownTtsType, match="supported: kyutai, kyutai-pocket, resemblyzer"):
         engines.capabilities("nope")
 
 
@@ -68,7 +68,7 @@ def test_embed_with_an_unknown_tts_type_is_422_naming_the_supported(client, disp
     _upload_sample(client, "speaker-2", wav_tone)
     response = client.post(f"{VOICES}/speaker-2/embed", data={"tts_type": "nope"})
     assert response.status_code == 422
-    assert response.json() == {"detail": "tts_type must be one of kyutai, resemblyzer (got 'nope')"}
+    assert response.json() == {"detail": "tts_type must be one of kyutai, kyutai-pocket, resemblyzer (got 'nope')"}
     assert client.get(f"{VOICES}/speaker-2").json()["status"]["embedding"] == "idle"  # nothing started
     assert dispatcher.jobs == []
 

@@ -84,8 +84,52 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def voices_audio(voices: dict[str, Path]) -> dict[str, Path]:
+    """`voices` under a name that does not shadow the gpu_worker.voices module in a test."""
+    return voices
+
+
+@pytest.fixture(scope="session")
 def encoder() -> object:
     """Loads the VoiceEncoder once per session (the worker caches it per process too)."""
     from gpu_worker.engines.speaker_encoder import get_encoder
 
     return get_encoder("cpu")
+
+
+# Tiny-model engine settings: short prompts and generation budgets keep a CPU synthesis to a few seconds.
+TINY_ENV = {
+    "KYUTAI_DEVICE": "cpu",
+    "KYUTAI_PROMPT_SECONDS": "2",
+    "KYUTAI_GEN_BASE_SECONDS": "0.3",
+    "KYUTAI_GEN_SECONDS_PER_WORD": "0.3",
+    "POCKET_PROMPT_SECONDS": "3",
+    "HF_HUB_OFFLINE": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Random-weight Kyutai models from the real classes, built once per session (a few seconds)."""
+    from tests.gpu_worker import tiny_models as tm
+
+    d = tmp_path_factory.mktemp("tiny-models")
+    return {
+        "dsm": tm.build_dsm(d / "dsm", fuser="empty"),
+        "dsm_cfg": tm.build_dsm(d / "dsm_cfg", fuser="cfg"),
+        "dsm_nofuser": tm.build_dsm(d / "dsm_nofuser", fuser="none"),
+        "pocket": tm.build_pocket(d / "pocket"),
+    }
+
+
+@pytest.fixture
+def tiny_engines(tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch, encoder: object) -> dict[str, Path]:
+    """The worker's engines configured on the tiny models (`kyutai` on the empty-fuser DSM); fresh cache."""
+    from gpu_worker import engines
+
+    for key, value in TINY_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KYUTAI_TTS_REPO", str(tiny_models["dsm"]))
+    monkeypatch.setenv("POCKET_TTS_CONFIG", str(tiny_models["pocket"]))
+    monkeypatch.setattr(engines, "_loaded", {})
+    return tiny_models

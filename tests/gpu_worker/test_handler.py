@@ -5,7 +5,6 @@ import json
 import zipfile
 
 import numpy as np
-import pytest
 from gpu_worker.handler import handler
 
 
@@ -30,24 +29,7 @@ def test_unknown_tts_type_is_a_clear_error(blob_server) -> None:
         {"input": {"kind": "clone", "tts_type": "nope", "reference_url": blob_server.url("r"),
                    "outputs": {"voice_conditioning": blob_server.url("c")}}}
     )  # fmt: skip
-    assert out == {"error": "unknown tts_type 'nope'; known: kyutai, resemblyzer"}
-
-
-def test_kyutai_unavailable_fails_with_reason(blob_server, voices) -> None:
-    pytest.importorskip("torch")
-    try:
-        import moshi  # noqa: F401
-
-        pytest.skip("moshi installed: the unavailable path is not reachable here")
-    except ImportError:
-        pass
-    url = blob_server.put("s/1.wav", voices["same_0"])
-    out = handler(
-        {"input": {"kind": "embed", "tts_type": "kyutai", "samples": [{"index": 1, "url": url}],
-                   "sentences": ["Hello."], "outputs": {"embedding_zip": blob_server.url("e.zip")}}}
-    )  # fmt: skip
-    assert out["error"].startswith("kyutai engine unavailable: moshi package not installed")
-    assert "/e.zip" not in blob_server.blobs  # nothing uploaded, nothing faked
+    assert out == {"error": "unknown tts_type 'nope'; known: kyutai, kyutai-pocket, resemblyzer"}
 
 
 def test_missing_sample_reports_transfer_error_without_signature(blob_server, encoder) -> None:
@@ -91,9 +73,9 @@ def test_embed_end_to_end_flags_other_voice(blob_server, voices, encoder) -> Non
 
     assert blob_server.content_types["/out/embeddings.zip"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(blob_server.get("out/embeddings.zip"))) as zf:
-        expected = [f"sample_{i}.npy" for i in range(1, 5)] + ["centroid.npy", "manifest.json"]
+        expected = [f"similarity/sample_{i}.npy" for i in range(1, 5)] + ["similarity/centroid.npy", "manifest.json"]
         assert sorted(zf.namelist()) == sorted(expected)
-        centroid = np.load(io.BytesIO(zf.read("centroid.npy")))
+        centroid = np.load(io.BytesIO(zf.read("similarity/centroid.npy")))
         manifest = json.loads(zf.read("manifest.json"))
     assert centroid.shape == (256,) and abs(float(np.linalg.norm(centroid)) - 1) < 1e-3
     assert manifest["samples"][-1]["sample_index"] == 2 and manifest["samples"][-1]["flagged"]

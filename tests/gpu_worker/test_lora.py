@@ -1,4 +1,4 @@
-"""LoRA: real peft training of the CPU speaker-adaptation model, and the train_lora job end to end."""
+"""LoRA (moshi's implementation): training the CPU speaker-adaptation model, and its train_lora job end to end."""
 
 import io
 import json
@@ -6,8 +6,9 @@ import zipfile
 
 import torch
 from gpu_worker.handler import handler
-from gpu_worker.lora import SpeakerAdaptedTTS, train_lora
+from gpu_worker.lora import SpeakerAdaptedTTS
 
+from gpu_worker import lora
 from voice_onboarding.contract.gpu import LoraHyperparameters
 
 
@@ -20,15 +21,20 @@ def test_loss_drops_and_only_adapter_trains() -> None:
     model = SpeakerAdaptedTTS()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     hp = LoraHyperparameters(rank=4, alpha=8, learning_rate=5e-3, steps=60)
-    peft_model, history = train_lora(model, model.target_modules(), batches, hp)
+    params = lora.add_lora(model, hp)
+    with torch.no_grad():  # lora_B starts at zero: the adapted model starts as the base model
+        assert torch.equal(model(**batches[0]), SpeakerAdaptedTTS()(**batches[0]))
+    history = lora.train(params, lambda b: model(**b), batches, hp)
     assert len(history) == 60
     assert sum(history[-5:]) / 5 < 0.7 * sum(history[:5]) / 5
-    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
-    base = peft_model.get_base_model()
-    for name, value in base.state_dict().items():
+    for name, value in model.state_dict().items():
         if "lora_" not in name:
-            assert torch.equal(value, before[name.replace(".base_layer", "")])
+            assert torch.equal(value, before[name.replace(".frozen_W", "")])
+    lora.remove_lora(model)  # the base back, exactly
+    assert model.state_dict().keys() == before.keys()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
 
 
 def test_train_lora_job_end_to_end(blob_server, voices, encoder) -> None:
@@ -51,6 +57,6 @@ def test_train_lora_job_end_to_end(blob_server, voices, encoder) -> None:
     assert out["hyperparameters"]["rank"] == 4
     with zipfile.ZipFile(io.BytesIO(blob_server.get("a/adapter.zip"))) as zf:
         names = set(zf.namelist())
-        assert {"adapter_config.json", "adapter_model.safetensors", "manifest.json"} <= names
-        assert json.loads(zf.read("adapter_config.json"))["r"] == 4
+        assert {"config.json", "lora.safetensors", "manifest.json"} <= names
+        assert json.loads(zf.read("config.json"))["lora_rank"] == 4
     assert blob_server.get("a/eval.opus")[:4] == b"OggS"

@@ -26,25 +26,38 @@ class EngineCapabilities(BaseModel):
 
 
 KYUTAI = "kyutai"
+KYUTAI_POCKET = "kyutai-pocket"
 RESEMBLYZER = "resemblyzer"
 
+# Which Kyutai family `kyutai` means, and why, is argued in gpu_worker/README.md ("Engines").
 ENGINES: MappingProxyType[str, EngineCapabilities] = MappingProxyType(
     {
         KYUTAI: EngineCapabilities(
             tts_type=KYUTAI,
-            description="Kyutai TTS (delayed-streams model, moshi), voice from a <=10 s audio prompt",
+            description="Kyutai DSM TTS kyutai/tts-0.75b-en-public (moshi): the voice is an audio prefix, the Mimi "
+            "codes of a <=10 s prompt; LoRA fine-tuning in moshi's own adapter format",
             languages=frozenset({"en"}),
             sample_rate=24_000,
-            artifact_format="resemblyzer d-vector .npy per sample + centroid",
+            artifact_format="voice.safetensors {'prefix': [1 + 16, frames] moshi audio prefix} + prompt.wav",
             can_synthesize=True,
             can_train=True,
+        ),
+        KYUTAI_POCKET: EngineCapabilities(
+            tts_type=KYUTAI_POCKET,
+            description="Kyutai Pocket TTS (pocket-tts, ~100M parameters, CPU real time): the voice is the model "
+            "state after a <=10 s prompt, one model per language; no fine-tuning",
+            languages=frozenset({"en", "fr", "de", "pt", "it", "es", "nl"}),
+            sample_rate=24_000,
+            artifact_format="voice.safetensors (pocket-tts export_model_state voice state) + prompt.wav",
+            can_synthesize=True,
+            can_train=False,
         ),
         RESEMBLYZER: EngineCapabilities(
             tts_type=RESEMBLYZER,
             description="resemblyzer speaker encoder (GE2E d-vectors, CPU); embeds and scores, cannot speak",
             languages=None,
             sample_rate=16_000,
-            artifact_format="resemblyzer d-vector .npy per sample + centroid",
+            artifact_format="similarity/sample_<i>.npy resemblyzer d-vectors + similarity/centroid.npy",
             can_synthesize=False,
             can_train=True,
         ),

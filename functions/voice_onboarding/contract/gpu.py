@@ -42,6 +42,8 @@ class EmbedOutputs(_Strict):
 class EmbedInput(_Strict):
     kind: Literal["embed"]
     tts_type: str = DEFAULT_TTS_TYPE
+    # BCP-47 of the voice or speaker (None: English). Engines with one model per language pick it with this.
+    language: str | None = None
     samples: list[SampleIn] = Field(min_length=1)
     sentences: list[str] = Field(default_factory=list)
     outputs: EmbedOutputs
@@ -54,6 +56,8 @@ class CloneOutputs(_Strict):
 class CloneInput(_Strict):
     kind: Literal["clone"]
     tts_type: str = DEFAULT_TTS_TYPE
+    # BCP-47 of the voice or speaker (None: English). Engines with one model per language pick it with this.
+    language: str | None = None
     reference_url: Url
     outputs: CloneOutputs
 
@@ -99,6 +103,8 @@ class SampleScore(BaseModel):
     sample_index: int
     score: float
     similarity: float
+    # Engines that speak: cosine of the sample's test samples (spoken from its stored artifact) vs the sample.
+    synthesis_similarity: float | None = None
     flagged: bool = False
     reason: str | None = None
 

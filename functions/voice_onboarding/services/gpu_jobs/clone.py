@@ -48,6 +48,7 @@ def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
     return CloneInput(
         kind="clone",
         tts_type=_tts_type(job, speaker),
+        language=speaker.language,
         reference_url=services.blobs.presigned_get(speaker.reference_key, ttl),
         outputs=CloneOutputs(voice_conditioning=services.blobs.presigned_put(conditioning_key, ttl)),
     ).model_dump(mode="json")
