@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEV_KEY = "vk_local_dev_key"
 # Below the client's 5 MB direct limit, so a mid-sized upload meets the server's 413 first.
 STACK_DIRECT_LIMIT = 2_000_000
+STACK_INLINE_DOWNLOAD_LIMIT = 100_000
 
 
 def free_port() -> int:
@@ -61,6 +62,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     log = folder / "stack.log"
     env = child_env(
         MAX_DIRECT_UPLOAD_BYTES=str(STACK_DIRECT_LIMIT),
+        # Bundles above this answer 307 to a presigned storage URL: the client follows it.
+        MAX_INLINE_DOWNLOAD_BYTES=str(STACK_INLINE_DOWNLOAD_LIMIT),
         LOCAL_WAIT_SCALE="0.05",  # GPU polls every 0.5 s instead of 10 s
         POWERTOOLS_LOG_LEVEL="WARNING",
     )

@@ -227,3 +227,51 @@ def test_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("VOICE_API_KEY", "vk_env")
     api = VoiceOnboardingClient()
     assert api.base_url == "http://example.test"
+
+
+def test_409_is_retried_only_while_our_own_key_is_in_flight() -> None:
+    """ "Still being processed" (409 + Retry-After, our earlier attempt) waits and retries; a lock does not."""
+    answers = iter(
+        [
+            httpx.Response(409, json={"detail": "A request with this Idempotency-Key is still being processed"},
+                           headers={"Retry-After": "1"}),
+            httpx.Response(202, json={"name": "v", "job": "splitting", "job_id": "j1",
+                                      "status": {"splitting": "in_progress", "embedding": "idle"}}),
+            httpx.Response(409, json={"detail": "Voice is currently being processed"}),
+        ]
+    )  # fmt: skip
+    sleeps: list[float] = []
+    api = VoiceOnboardingClient(
+        "http://api.test", "vk_test", transport=httpx.MockTransport(lambda _: next(answers)), sleep=sleeps.append
+    )
+    assert api.split_voice("p", "v").job_id == "j1" and sleeps == [1.0]
+    from voice_onboarding_client import Conflict
+
+    with pytest.raises(Conflict) as locked:
+        api.split_voice("p", "v")
+    assert locked.value.detail == "Voice is currently being processed" and sleeps == [1.0]
+
+
+def test_downloads_follow_the_307_to_storage_without_the_api_key(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def api_side(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(307, headers={"Location": "https://bucket.s3.test/bundles/v.zip?X-Amz-Signature=s"})
+
+    def storage_side(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"PK\x03\x04" + b"x" * 200_000)
+
+    api = VoiceOnboardingClient(
+        "http://api.test",
+        "vk_secret",
+        transport=httpx.MockTransport(api_side),
+        storage_client=httpx.Client(transport=httpx.MockTransport(storage_side)),
+    )
+    written = api.download_bundle("p", "v", tmp_path / "bundle.zip")
+
+    assert written == tmp_path / "bundle.zip" and written.stat().st_size == 200_004
+    assert [r.url.host for r in seen] == ["api.test", "bucket.s3.test"]
+    assert seen[0].headers["X-Api-Key"] == "vk_secret" and "X-Api-Key" not in seen[1].headers
+    assert not list(tmp_path.glob("*.part"))
