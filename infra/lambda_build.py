@@ -1,0 +1,144 @@
+"""Build one function package or layer of template.yaml; `sam build` calls it through functions/Makefile.
+
+    python infra/lambda_build.py <LogicalId> <ARTIFACTS_DIR> [--source DIR]
+
+No Docker: pip fetches wheels for the Lambda platform whatever Python runs the build. python3.11 Lambdas run
+on Amazon Linux 2 (glibc 2.26), so wheels up to manylinux_2_26; the pyproject caps (numpy<2.3,
+imageio-ffmpeg<0.7) keep versions that publish such wheels. Then it drops what the runtime provides
+(boto3 and its dependencies) and test suites, and precompiles bytecode (see compile_bytecode).
+"""
+
+import argparse
+import compileall
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script by make
+
+from infra.lambda_packages import FUNCTIONS, LAYER_GROUPS, RUNTIME_PROVIDED, requirements_file
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+LAMBDA_PYTHON = (3, 11)
+PIP_PLATFORM = [
+    "--only-binary=:all:",
+    "--implementation", "cp",
+    "--python-version", "3.11",
+    "--platform", "manylinux2014_x86_64",
+    "--platform", "manylinux_2_17_x86_64",
+    "--platform", "manylinux_2_24_x86_64",
+    "--platform", "manylinux_2_26_x86_64",
+]  # fmt: skip
+
+
+def pip_install(groups: list[str], target: Path, source: Path) -> None:
+    requirements = [arg for group in groups for arg in ("-r", str(source / requirements_file(group)))]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    subprocess.run([*command, *PIP_PLATFORM, "--target", str(target), *requirements], check=True)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def remove_distribution(target: Path, name: str) -> bool:
+    """Uninstall one distribution from a --target directory by its RECORD (pip cannot uninstall there)."""
+    for info in target.glob("*.dist-info"):
+        if _normalized(info.name.removesuffix(".dist-info").rsplit("-", 1)[0]) != _normalized(name):
+            continue
+        for line in (info / "RECORD").read_text().splitlines():
+            path = target / line.split(",", 1)[0]
+            if path.is_file():
+                path.unlink()
+        shutil.rmtree(info, ignore_errors=True)
+        for directory in sorted((p for p in target.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            if not any(directory.iterdir()):
+                directory.rmdir()
+        return True
+    return False
+
+
+def prune(target: Path) -> None:
+    """Test suites (numpy's are ~10 MB), console scripts and stray caches never run in a Lambda."""
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    for directory in sorted(target.rglob("*"), key=lambda p: -len(p.parts)):
+        package_tests = directory.name == "tests" and (directory.parent / "__init__.py").exists()
+        if directory.is_dir() and (package_tests or directory.name == "__pycache__"):
+            shutil.rmtree(directory)
+
+
+def compile_bytecode(target: Path, handler_module: str | None) -> None:
+    """/var/task and /opt are read-only, so a module without a .pyc is compiled again at every cold start.
+    A layer gets bytecode for everything; a function for the modules its handler imports at cold start
+    (bytecode for all of them would add ~8 MB to an orchestration package). unchecked-hash pycs are used
+    without comparing source timestamps, which a zip round-trip truncates."""
+    if sys.version_info[:2] != LAMBDA_PYTHON:
+        print(f"lambda_build: Python {sys.version_info[:2]} is not the runtime's 3.11; shipping no bytecode")
+        return
+    mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH
+    if handler_module is None:
+        compileall.compile_dir(target, quiet=1, workers=1, invalidation_mode=mode)
+        return
+    for path in cold_start_modules(target, handler_module):
+        compileall.compile_file(path, quiet=1, invalidation_mode=mode)
+
+
+def cold_start_modules(target: Path, handler_module: str) -> list[Path]:
+    """The files under target that importing the handler loads. The build interpreter's own site-packages
+    stand in for the runtime's boto3 and for the layers (their files are not under target, so not listed)."""
+    probe = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import importlib; importlib.import_module(sys.argv[2]);"
+        "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(target), handler_module], capture_output=True, text=True, env=env
+    )
+    if result.returncode != 0:
+        print(f"lambda_build: {handler_module} does not import here, shipping bytecode for none of it:")
+        print(result.stderr[-2000:])
+        return []
+    root = target.resolve()
+    files = (Path(name).resolve() for name in json.loads(result.stdout.splitlines()[-1]) if name)
+    return [path for path in files if path.suffix == ".py" and path.is_relative_to(root)]
+
+
+def build(logical_id: str, artifacts: Path, source: Path) -> None:
+    handler_module = None
+    if logical_id in FUNCTIONS:
+        target = artifacts
+        shutil.copytree(
+            source / "voice_onboarding",
+            target / "voice_onboarding",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            dirs_exist_ok=True,
+        )
+        handler_module, function_groups = FUNCTIONS[logical_id]
+        groups = list(function_groups)
+    elif logical_id in LAYER_GROUPS:
+        target = artifacts / "python"  # a layer's Python packages go under /opt/python
+        groups = [LAYER_GROUPS[logical_id]]
+    else:
+        raise SystemExit(f"lambda_build: {logical_id} is neither a function nor a layer of infra/lambda_packages.py")
+    pip_install(groups, target, source)
+    for name in RUNTIME_PROVIDED:
+        remove_distribution(target, name)
+    prune(target)
+    compile_bytecode(target, handler_module)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("logical_id")
+    parser.add_argument("artifacts_dir", type=Path)
+    parser.add_argument("--source", type=Path, default=FUNCTIONS_DIR, help="the functions/ directory to package")
+    args = parser.parse_args()
+    build(args.logical_id, args.artifacts_dir, args.source)
+
+
+if __name__ == "__main__":
+    main()
