@@ -37,7 +37,8 @@ PIP_PLATFORM = [
 
 def pip_install(groups: list[str], target: Path, source: Path) -> None:
     requirements = [arg for group in groups for arg in ("-r", str(source / requirements_file(group)))]
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts"]
+    command.append("--no-compile")  # compile_bytecode decides which modules get bytecode
     subprocess.run([*command, *PIP_PLATFORM, "--target", str(target), *requirements], check=True)
 
 
@@ -62,53 +63,62 @@ def remove_distribution(target: Path, name: str) -> bool:
     return False
 
 
+# Files no Lambda runs: type stubs, what only compiling against a package needs (C headers, static
+# libraries, Cython declarations), and numpy's extension modules that exist for its test suite (~3 MB).
+UNUSED_AT_RUN_TIME = ("*.pyi", "*.h", "*.a", "*.pxd", "numpy/_core/_simd.*.so", "numpy/_core/_*_tests.*.so")
+
+
 def prune(target: Path) -> None:
-    """Test suites (numpy's are ~10 MB), console scripts and stray caches never run in a Lambda."""
+    """Test suites (numpy's are ~10 MB), build-time files, console scripts and stray caches."""
     shutil.rmtree(target / "bin", ignore_errors=True)
+    for pattern in UNUSED_AT_RUN_TIME:
+        for path in target.glob(pattern if "/" in pattern else f"**/{pattern}"):
+            path.unlink()
     for directory in sorted(target.rglob("*"), key=lambda p: -len(p.parts)):
         package_tests = directory.name == "tests" and (directory.parent / "__init__.py").exists()
         if directory.is_dir() and (package_tests or directory.name == "__pycache__"):
             shutil.rmtree(directory)
 
 
-def compile_bytecode(target: Path, handler_module: str | None) -> None:
+def compile_bytecode(target: Path, modules: list[str]) -> None:
     """/var/task and /opt are read-only, so a module without a .pyc is compiled again at every cold start.
-    A layer gets bytecode for everything; a function for the modules its handler imports at cold start
-    (bytecode for all of them would add ~8 MB to an orchestration package). unchecked-hash pycs are used
-    without comparing source timestamps, which a zip round-trip truncates."""
+    Bytecode for the files that importing `modules` (a handler, a layer's packages) loads: for all of
+    them it would add ~8 MB to an orchestration package. unchecked-hash pycs are used without comparing
+    source timestamps, which a zip round-trip truncates."""
     if sys.version_info[:2] != LAMBDA_PYTHON:
         print(f"lambda_build: Python {sys.version_info[:2]} is not the runtime's 3.11; shipping no bytecode")
         return
     mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH
-    if handler_module is None:
-        compileall.compile_dir(target, quiet=1, workers=1, invalidation_mode=mode)
-        return
-    for path in cold_start_modules(target, handler_module):
+    for path in cold_start_files(target, modules):
         compileall.compile_file(path, quiet=1, invalidation_mode=mode)
 
 
-def cold_start_modules(target: Path, handler_module: str) -> list[Path]:
-    """The files under target that importing the handler loads. The build interpreter's own site-packages
+def cold_start_files(target: Path, modules: list[str]) -> list[Path]:
+    """The files under target that importing the modules loads. The build interpreter's own site-packages
     stand in for the runtime's boto3 and for the layers (their files are not under target, so not listed)."""
     probe = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import importlib; importlib.import_module(sys.argv[2]);"
+        "import importlib, json, sys; sys.path.insert(0, sys.argv[1]);"
+        "[importlib.import_module(module) for module in sys.argv[2:]];"
         "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
     )
     env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", probe, str(target), handler_module], capture_output=True, text=True, env=env
-    )
+    command = [sys.executable, "-I", "-c", probe, str(target), *modules]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        print(f"lambda_build: {handler_module} does not import here, shipping bytecode for none of it:")
-        print(result.stderr[-2000:])
+        print(f"lambda_build: {modules} do not import here, shipping no bytecode for them:\n{result.stderr[-2000:]}")
         return []
     root = target.resolve()
     files = (Path(name).resolve() for name in json.loads(result.stdout.splitlines()[-1]) if name)
     return [path for path in files if path.suffix == ".py" and path.is_relative_to(root)]
 
 
+def top_level_modules(target: Path) -> list[str]:
+    """The importable packages and modules a layer installed."""
+    packages = [path.name for path in target.iterdir() if (path / "__init__.py").exists()]
+    return sorted(packages + [path.stem for path in target.glob("*.py")])
+
+
 def build(logical_id: str, artifacts: Path, source: Path) -> None:
-    handler_module = None
     if logical_id in FUNCTIONS:
         target = artifacts
         shutil.copytree(
@@ -118,17 +128,17 @@ def build(logical_id: str, artifacts: Path, source: Path) -> None:
             dirs_exist_ok=True,
         )
         handler_module, function_groups = FUNCTIONS[logical_id]
-        groups = list(function_groups)
+        groups, cold_start = list(function_groups), [handler_module]
     elif logical_id in LAYER_GROUPS:
         target = artifacts / "python"  # a layer's Python packages go under /opt/python
-        groups = [LAYER_GROUPS[logical_id]]
+        groups, cold_start = [LAYER_GROUPS[logical_id]], None
     else:
         raise SystemExit(f"lambda_build: {logical_id} is neither a function nor a layer of infra/lambda_packages.py")
     pip_install(groups, target, source)
     for name in RUNTIME_PROVIDED:
         remove_distribution(target, name)
     prune(target)
-    compile_bytecode(target, handler_module)
+    compile_bytecode(target, cold_start or top_level_modules(target))
 
 
 def main() -> None:
