@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script by make
 
-from infra.lambda_packages import FUNCTIONS, LAYER_GROUPS, RUNTIME_PROVIDED, requirements_file
+from infra.lambda_packages import FUNCTIONS, LAYER_GROUPS, NO_DEPS, RUNTIME_PROVIDED, requirements_file
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 LAMBDA_PYTHON = (3, 11)
@@ -36,10 +36,21 @@ PIP_PLATFORM = [
 
 
 def pip_install(groups: list[str], target: Path, source: Path) -> None:
-    requirements = [arg for group in groups for arg in ("-r", str(source / requirements_file(group)))]
+    lines = [line.strip() for group in groups for line in (source / requirements_file(group)).read_text().splitlines()]
+    requirements = [line for line in lines if line and not line.startswith("#")]
+    without_deps = [line for line in requirements if _normalized(_name(line)) in {_normalized(n) for n in NO_DEPS}]
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts"]
-    command.append("--no-compile")  # compile_bytecode decides which modules get bytecode
-    subprocess.run([*command, *PIP_PLATFORM, "--target", str(target), *requirements], check=True)
+    command += ["--no-compile", *PIP_PLATFORM, "--target", str(target)]  # compile_bytecode picks the modules
+    with_deps = [line for line in requirements if line not in without_deps]
+    subprocess.run([*command, *with_deps], check=True)
+    if without_deps:
+        subprocess.run([*command, "--no-deps", *without_deps], check=True)
+
+
+def _name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
+    assert match, requirement
+    return match.group(0)
 
 
 def _normalized(name: str) -> str:

@@ -31,6 +31,11 @@ LAYER_GROUPS: dict[str, str] = {
 # Secrets Manager, AWS_ENDPOINT_URL) predates the runtime's boto3 by years, and AWS patches it.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 
+# Distributions installed without the dependencies they declare, because the Lambdas use only a part of
+# them: silero-vad declares torch but only its ONNX files are read; onnxruntime's InferenceSession needs
+# none of sympy, protobuf, coloredlogs, flatbuffers (~70 MB). The bundle import test covers the result.
+NO_DEPS = ("silero-vad", "onnxruntime")
+
 # Unzipped bytes a function may reach, its layers included (Lambda's hard limit is 250 MB).
 # Orchestration: the package and its core dependencies. Audio (any function with a layer): ffmpeg and
 # numpy leave about 20 MB for the quality models (#11).
