@@ -54,7 +54,7 @@ def handler(job: dict[str, Any]) -> dict[str, Any]:
         else:  # pragma: no cover - the discriminated union admits nothing else
             return {"error": f"unsupported kind {job['input'].get('kind')!r}"}
     except EngineUnavailable as exc:
-        return {"error": str(exc)}
+        return {"error": str(exc), **_refresh(exc)}
     except httpx.HTTPStatusError as exc:
         # Never echo the URL: its query string is a credential (the presigned signature).
         req = exc.request
@@ -65,15 +65,42 @@ def handler(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": str(exc)}
     except Exception as exc:  # a job must end with a one-line reason, not a traceback
         log.exception("job %s failed", job.get("id", "local"))
-        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        return {"error": f"{type(exc).__name__}: {exc}"[:300], **_refresh(exc)}
     progress("done")
     return result
+
+
+def _refresh(exc: BaseException) -> dict[str, bool]:
+    """`refresh_worker: True` after a CUDA or out-of-memory error: RunPod recycles the worker, whose GPU
+    state (fragmented memory, a failed context) would fail the next jobs too."""
+    text = f"{type(exc).__name__}: {exc}".lower()
+    gpu_failure = isinstance(exc, MemoryError) or "out of memory" in text or "cuda" in text or "cudnn" in text
+    return {"refresh_worker": True} if gpu_failure else {}
+
+
+def fitness() -> None:
+    """Worker start-up check (RunPod kills an unfit worker): CUDA initialises, and every engine named in
+    FITNESS_ENGINES (default: the contract's default tts_type) loads from the baked weights, offline."""
+    import os
+
+    from gpu_worker.engines import get_engine
+    from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
+
+    if os.environ.get("KYUTAI_DEVICE", "cuda").startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("CUDA is not available")
+        torch.zeros(1, device="cuda").add_(1)  # initialises the context: a broken driver fails here
+    for name in filter(None, os.environ.get("FITNESS_ENGINES", DEFAULT_TTS_TYPE).split(",")):
+        get_engine(name.strip())  # raises EngineUnavailable naming what is missing; cached for the first job
 
 
 def main() -> None:
     import runpod
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
+    runpod.serverless.register_fitness_check(fitness)  # runs on RunPod only, not in local test mode
     runpod.serverless.start({"handler": handler})
 
 

@@ -33,7 +33,7 @@ def run(inp: CloneInput, progress: Callable[[str], None]) -> dict:
             np.save(buf, engine.embed(wav, audio.SAMPLE_RATE))
             data = buf.getvalue()
     progress("uploading voice conditioning")
-    transfer.upload(str(inp.outputs.voice_conditioning), data)
+    transfer.upload(inp.outputs.voice_conditioning, data)
     return CloneResult(
         tts_type=inp.tts_type, embedding_dim=engine.embedding_dim, reference_duration=round(duration, 3)
     ).model_dump()

@@ -104,7 +104,7 @@ def run(inp: EmbedInput, progress: Callable[[str], None]) -> dict:
         t = time.perf_counter()
         progress("uploading embedding zip")
         data = _zip(engine, inp, emb, centroid, scored, artifacts, note)
-        transfer.upload(str(inp.outputs.embedding_zip), data, "application/zip")
+        transfer.upload(inp.outputs.embedding_zip, data, "application/zip")
         timings["upload"] = time.perf_counter() - t
     return EmbedResult(
         tts_type=inp.tts_type,

@@ -37,7 +37,7 @@ def run(inp: TrainLoraInput, progress: Callable[[str], None]) -> dict:
             result = _train_cpu(engine, paths, transcripts, inp, work, progress)
         zip_bytes, eval_audio = result.pop("adapter_zip"), result.pop("evaluation_audio")
         progress("uploading adapter")
-        transfer.upload(str(inp.outputs.adapter), zip_bytes, "application/zip")
+        transfer.upload(inp.outputs.adapter, zip_bytes, "application/zip")
         if eval_audio is not None and inp.outputs.evaluation_audio is not None:
             transfer.upload(str(inp.outputs.evaluation_audio), eval_audio, "audio/ogg")
             result["evaluation"]["evaluation_audio_uploaded"] = True

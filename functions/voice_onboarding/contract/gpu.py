@@ -6,12 +6,17 @@ and returns the results; both sides import these models.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
 
 # AnyHttpUrl, not HttpUrl: a URL presigned with a role's session token can exceed HttpUrl's 2083 chars.
 Url = Annotated[AnyHttpUrl, Field(description="presigned S3 URL")]
+# An input may also come inline as a base64 data: URL (gpu_worker/test_input.json and .runpod/tests.json run
+# with no bucket). An output set to null is not uploaded (the result still says what was produced).
+DataUrl = Annotated[str, StringConstraints(pattern=r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,[A-Za-z0-9+/=]+$")]
+InputUrl = Url | DataUrl
+OutputUrl = Url | None
 
 
 class _Strict(BaseModel):
@@ -29,14 +34,14 @@ test_filename.__test__ = False  # type: ignore[attr-defined]  # not a pytest tes
 
 class SampleIn(_Strict):
     index: int
-    url: Url
+    url: InputUrl
     # The splitter's quality report (contract/quality.py names the thresholds); None for uploads.
     quality: dict[str, Any] | None = None
 
 
 class EmbedOutputs(_Strict):
     test_samples: dict[str, Url] = Field(default_factory=dict)
-    embedding_zip: Url
+    embedding_zip: OutputUrl
 
 
 class EmbedInput(_Strict):
@@ -50,7 +55,7 @@ class EmbedInput(_Strict):
 
 
 class CloneOutputs(_Strict):
-    voice_conditioning: Url
+    voice_conditioning: OutputUrl
 
 
 class CloneInput(_Strict):
@@ -58,12 +63,12 @@ class CloneInput(_Strict):
     tts_type: str = DEFAULT_TTS_TYPE
     # BCP-47 of the voice or speaker (None: English). Engines with one model per language pick it with this.
     language: str | None = None
-    reference_url: Url
+    reference_url: InputUrl
     outputs: CloneOutputs
 
 
 class DatasetItem(_Strict):
-    url: Url
+    url: InputUrl
     transcript: str = Field(min_length=1)
 
 
@@ -78,7 +83,7 @@ class LoraHyperparameters(BaseModel):
 
 
 class TrainOutputs(_Strict):
-    adapter: Url
+    adapter: OutputUrl
     evaluation_audio: Url | None = None
 
 
