@@ -1,5 +1,6 @@
-"""The embedded local stack: moto (DynamoDB + S3) in-process, tables/buckets from template.yaml,
-the pipeline run in-process, and the API on uvicorn. No AWS account, Docker or GPU needed.
+"""The embedded local stack: moto (DynamoDB, S3, Step Functions) in-process, tables/buckets and the state
+machine from template.yaml, pipeline executions run by moto's Step Functions engine with the Lambda
+handlers in-process (infra.local), and the API on uvicorn. No AWS account, Docker or GPU needed.
 
     python -m infra.local_stack [--port 8000]
 """
@@ -29,14 +30,11 @@ def configure_environment(moto_port: int) -> None:
     )
     os.environ.setdefault("TABLE_NAME", "voice-onboarding-local")
     os.environ.setdefault("BUCKET_NAME", "voice-onboarding-local")
-    os.environ.setdefault("PIPELINE_MODE", "local")
     # Kyutai needs a GPU image; locally the CPU engine that ships its weights in a wheel is the default.
     os.environ.setdefault("DEFAULT_TTS_TYPE", RESEMBLYZER)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "voice-onboarding")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "VoiceOnboardingLocal")
-    # The pipeline's GPU poll Wait (10 s on AWS) shortened for a laptop: 2 s between polls.
-    os.environ.setdefault("LOCAL_WAIT_SCALE", "0.2")
 
 
 def snapshot(services: Any, data_dir: Path) -> None:
@@ -90,6 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
     moto_server.start()
 
+    from infra.local.pipeline import start_local_pipeline
+
+    # Before any Settings are read: the API's dispatcher starts executions of this machine.
+    os.environ["STATE_MACHINE_ARN"] = start_local_pipeline(os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_REGION"])
+
     import uvicorn
 
     from infra.provisioning import provision
@@ -111,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
         f"  Docs:     {base}/docs\n"
         f"  API key:  {dev_key}   (X-Api-Key header or ?api_key=; access to every partner)\n"
         f"  Storage:  moto at {settings.aws_endpoint_url}, {restored} items restored from {args.data_dir}\n"
-        f"  Example:  curl -H 'X-Api-Key: {dev_key}' {base}/api/voices/my-partner\n",
+        f"  Example:  curl -H 'X-Api-Key: {dev_key}' {base}/api/voices/my-partner\n"
+        f"  Pipeline: aws --endpoint-url {settings.aws_endpoint_url} stepfunctions list-executions "
+        f"--state-machine-arn {settings.state_machine_arn}\n",
         flush=True,
     )
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the

@@ -23,15 +23,19 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from fastapi.testclient import TestClient
+from infra.local.lambdas import InProcessLambda
+from infra.local.pipeline import create_state_machine, lambda_client
 from infra.moto_atomic import make_moto_dynamodb_atomic
 from infra.provisioning import provision
 from moto import mock_aws
 
 from tests import audio_factory
+from tests.pipeline.engine import Engine, record_retry_sleeps
 from voice_onboarding.api.app import create_app
 from voice_onboarding.aws_clients import make_client
+from voice_onboarding.pipeline.context import using_services
 from voice_onboarding.pipeline.jobs import PipelineJob
-from voice_onboarding.services.container import Services, build_services
+from voice_onboarding.services.container import Services, build_dispatcher, build_services
 from voice_onboarding.settings import Settings
 
 PARTNER = "my-partner"
@@ -57,7 +61,6 @@ def settings() -> Settings:
     return Settings(
         TABLE_NAME="voice-onboarding-test",
         BUCKET_NAME="voice-onboarding-test",
-        PIPELINE_MODE="stepfunctions",
         DEFAULT_TTS_TYPE="kyutai",
     )
 
@@ -65,7 +68,8 @@ def settings() -> Settings:
 @pytest.fixture
 def aws() -> Iterator[None]:
     make_moto_dynamodb_atomic()
-    with mock_aws():
+    # Step Functions executions run for real on moto's engine (the `engine` fixture creates the machine).
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 
 
@@ -80,6 +84,28 @@ def services(aws: None, settings: Settings, dispatcher: RecordingDispatcher) -> 
     s3 = make_client("s3", settings)
     provision(dynamodb, s3, settings.table_name, settings.bucket_name)
     return build_services(settings, dynamodb=dynamodb, s3=s3, dispatcher=dispatcher)
+
+
+@pytest.fixture
+def engine(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The deployed state machine on moto's engine; the API's jobs start executions of it. The CPU
+    engine by default (as in local mode), no Wait between GPU polls, Retry intervals recorded not slept."""
+    sfn = make_client("stepfunctions", services.settings)
+    arn = create_state_machine(sfn, {"GpuPollIntervalSeconds": 0})
+    services.settings = services.settings.model_copy(
+        update={"default_tts_type": "resemblyzer", "state_machine_arn": arn}
+    )
+    services.dispatcher = build_dispatcher(services.settings)
+    engine = Engine(services, sfn, arn, InProcessLambda())
+    record_retry_sleeps(monkeypatch, engine.retry_sleeps)
+    with using_services(services), lambda_client(engine.lambdas):
+        yield engine
+        engine.wait_idle()  # before moto goes away under a running execution
+
+
+@pytest.fixture
+def pipeline(engine: Engine) -> Services:
+    return engine.services
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Runtime configuration, read once from the environment (Lambda env vars, or the local stack)."""
 
 from functools import lru_cache
-from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,8 +17,7 @@ class Settings(BaseSettings):
     # Points every boto3 client at a local endpoint (the embedded moto server in local mode).
     aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
 
-    # How pipeline jobs are started: Step Functions when deployed, an in-process runner locally.
-    pipeline_mode: Literal["stepfunctions", "local"] = Field(default="stepfunctions", validation_alias="PIPELINE_MODE")
+    # The pipeline's state machine (on moto's Step Functions engine in the local stack).
     state_machine_arn: str | None = Field(default=None, validation_alias="STATE_MACHINE_ARN")
 
     runpod_endpoint_id: str | None = Field(default=None, validation_alias="RUNPOD_ENDPOINT_ID")
@@ -29,8 +27,6 @@ class Settings(BaseSettings):
     runpod_base_url: str = Field(default="https://api.runpod.ai/v2", validation_alias="RUNPOD_BASE_URL")
     # Seconds between two GPU status polls (the state machine's Wait; the template passes the same value).
     gpu_poll_interval_seconds: int = Field(default=10, ge=1, validation_alias="GPU_POLL_INTERVAL_SECONDS")
-    # Local runner only: multiplies every Wait and Retry delay (0 = no waiting, for tests).
-    local_wait_scale: float = Field(default=1.0, ge=0, validation_alias="LOCAL_WAIT_SCALE")
 
     default_tts_type: str = Field(default=DEFAULT_TTS_TYPE, validation_alias="DEFAULT_TTS_TYPE")
     # Lambda's synchronous payload limit is 6 MB; multipart bodies above this are refused with 413.

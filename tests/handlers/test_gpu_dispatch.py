@@ -7,12 +7,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from infra.local.lambdas import LocalLambdaContext
 
 from tests.pipeline.helpers import FakeWorker, job_for, key_of, make_voice
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.handlers import gpu_dispatch
 from voice_onboarding.pipeline.context import using_services
-from voice_onboarding.pipeline.local_runner import LocalLambdaContext
 from voice_onboarding.pipeline.runpod_client import GpuRequestRejected, GpuServiceError, RunPodHttpClient
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.gpu_jobs import GpuJobError

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from infra.local.lambdas import LocalLambdaContext
 
 from tests.pipeline.helpers import job_for, make_voice
 from voice_onboarding.domain.speaker import SpeakerRecord
@@ -12,7 +13,6 @@ from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.handlers.pipeline_status import handler
 from voice_onboarding.pipeline.context import using_services
 from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
-from voice_onboarding.pipeline.local_runner import LocalLambdaContext
 from voice_onboarding.pipeline.status import MAX_REASON_CHARS, failure_reason
 from voice_onboarding.services.container import Services
 

@@ -65,7 +65,7 @@ def _field_for(alias: str) -> str:
 
 def test_table_and_bucket_names_and_state_machine_reach_the_api():
     api_env = _function_env(_functions()["ApiFunction"])
-    assert {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN", "PIPELINE_MODE"} <= api_env
+    assert {"TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN"} <= api_env
 
 
 def test_state_machine_substitutions_cover_the_definition():

@@ -1,5 +1,6 @@
-"""Upload -> split -> embed -> completed, through the API, the real ASL, the real split handler and the
-real GPU worker (resemblyzer on CPU) in-process. Presigned S3 URLs are served from moto through respx."""
+"""Upload -> split -> embed -> completed, through the API, the deployed state machine on moto's Step
+Functions engine, the real split handler and the real GPU worker (resemblyzer on CPU) in-process.
+Presigned S3 URLs are served from moto through respx."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -8,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.audio_factory import KnownRecording, espeak_available
+from tests.pipeline.engine import Engine
 from tests.pipeline.helpers import key_of
 from tests.pipeline.helpers import s3_over_http as serve_s3_over_http
 from voice_onboarding.api.app import create_app
-from voice_onboarding.pipeline.local_runner import LocalDispatcher
 from voice_onboarding.services.container import Services
 
 pytestmark = pytest.mark.slow
@@ -24,26 +25,26 @@ def s3_over_http(pipeline: Services) -> Iterator[None]:
 
 
 @pytest.fixture
-def local_api(pipeline: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, LocalDispatcher]]:
+def local_api(engine: Engine) -> Iterator[tuple[TestClient, Engine]]:
     pytest.importorskip("resemblyzer")
     if not espeak_available():
         pytest.skip("espeak-ng not installed")
-    dispatcher = LocalDispatcher(pipeline.settings)
-    pipeline.dispatcher = dispatcher
-    key, _ = pipeline.api_keys.create("e2e", ["my-partner"])
-    yield TestClient(create_app(pipeline), headers={"X-Api-Key": key}), dispatcher
+    engine.set_poll_seconds(1)  # the real worker takes seconds: do not spin the poll loop meanwhile
+    key, _ = engine.services.api_keys.create("e2e", ["my-partner"])
+    yield TestClient(create_app(engine.services), headers={"X-Api-Key": key}), engine
 
 
 def test_upload_splits_then_embeds_with_scores(
-    local_api: tuple[TestClient, LocalDispatcher], s3_over_http: None, speech_recording: KnownRecording
+    local_api: tuple[TestClient, Engine], s3_over_http: None, speech_recording: KnownRecording
 ) -> None:
-    client, dispatcher = local_api
+    client, engine = local_api
     with speech_recording.path.open("rb") as fh:
         created = client.post(
             "/api/voices/my-partner", data={"name": "speaker-1"}, files={"file": ("recording.wav", fh, "audio/wav")}
         )
     assert created.status_code in (200, 201), created.text
-    dispatcher.wait_idle()
+    [execution] = engine.wait_idle()
+    assert execution["status"] == "SUCCEEDED", execution
 
     voice: dict[str, Any] = client.get("/api/voices/my-partner/speaker-1").json()
     assert voice["status"] == {"splitting": "completed", "embedding": "completed"}, voice["status_reasons"]
@@ -58,4 +59,4 @@ def test_upload_splits_then_embeds_with_scores(
     assert voice["preferred_sample_index"] == info["sample_scores"][0]["sample_index"]
     assert voice["embedding_type"] == "resemblyzer" and voice["embedding_zip_url"]
     zip_key = key_of(voice["embedding_zip_url"], "voice-onboarding-test")
-    assert zip_key.endswith("/embeddings/resemblyzer.zip") and dispatcher.results
+    assert zip_key.endswith("/embeddings/resemblyzer.zip")

@@ -1,5 +1,6 @@
-"""Create speaker -> clone -> dataset -> train_lora -> adapter, through the API, the real ASL and the real
-GPU worker (resemblyzer on CPU) in-process; presigned S3 URLs are served from moto through respx."""
+"""Create speaker -> clone -> dataset -> train_lora -> adapter, through the API, the deployed state machine
+on moto's Step Functions engine and the real GPU worker (resemblyzer on CPU) in-process; presigned S3 URLs
+are served from moto through respx."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,10 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import audio_factory
+from tests.pipeline.engine import Engine
 from tests.pipeline.helpers import s3_over_http
 from voice_onboarding.api.app import create_app
-from voice_onboarding.pipeline.context import using_services
-from voice_onboarding.pipeline.local_runner import LocalDispatcher
 from voice_onboarding.services.container import Services
 
 pytestmark = pytest.mark.slow
@@ -19,18 +19,15 @@ BASE = "/api/voice/models/speakers"
 
 
 @pytest.fixture
-def local_client(services: Services) -> Iterator[tuple[TestClient, LocalDispatcher, Services]]:
+def local_client(engine: Engine) -> Iterator[tuple[TestClient, Engine, Services]]:
     pytest.importorskip("resemblyzer")
     if not audio_factory.espeak_available():
         pytest.skip("espeak-ng not installed")
-    services.settings = services.settings.model_copy(
-        update={"local_wait_scale": 0.001, "default_tts_type": "resemblyzer"}
-    )
-    with using_services(services), s3_over_http(services.blobs):
-        dispatcher = LocalDispatcher(services.settings)
-        services.dispatcher = dispatcher
+    engine.set_poll_seconds(1)  # the real worker takes seconds: do not spin the poll loop meanwhile
+    services = engine.services
+    with s3_over_http(services.blobs):
         key, _ = services.api_keys.create("e2e", ["my-partner"])
-        yield TestClient(create_app(services), headers={"X-Api-Key": key}), dispatcher, services
+        yield TestClient(create_app(services), headers={"X-Api-Key": key}), engine, services
 
 
 def _speech(folder: Path, name: str, repeats: int) -> Path:
@@ -39,7 +36,7 @@ def _speech(folder: Path, name: str, repeats: int) -> Path:
 
 
 def test_clone_then_train_on_the_cpu_worker(local_client, tmp_path) -> None:
-    client, dispatcher, services = local_client
+    client, engine, services = local_client
     reference = _speech(tmp_path, "reference", 4)
     created = client.post(
         BASE,
@@ -47,7 +44,7 @@ def test_clone_then_train_on_the_cpu_worker(local_client, tmp_path) -> None:
         files={"reference_audio": ("reference.wav", reference.read_bytes(), "audio/wav")},
     )
     assert created.status_code == 201, created.text
-    dispatcher.wait_idle()
+    engine.wait_idle()
     speaker = client.get(f"{BASE}/aria-custom").json()
     assert speaker["status"] == "ready", speaker["status_reason"]
     assert speaker["progress"] is None
@@ -64,7 +61,7 @@ def test_clone_then_train_on_the_cpu_worker(local_client, tmp_path) -> None:
         assert response.status_code == 201, response.text
     assert client.get(f"{BASE}/aria-custom/dataset").json()["status"] == "ready"
     assert client.post(f"{BASE}/aria-custom/train", json={"steps": 3, "rank": 2}).status_code == 202
-    dispatcher.wait_idle()
+    engine.wait_idle()
     [adapter] = client.get(f"{BASE}/aria-custom/adapters").json()
     assert adapter["status"] == "completed", adapter["error"]
     assert adapter["hyperparameters"]["steps"] == 3 and adapter["final_loss"] is not None

@@ -1,4 +1,4 @@
-"""Job dispatchers: Step Functions when deployed; the in-process runner in local mode."""
+"""The job dispatcher: one Step Functions execution per job (moto's engine runs them in the local stack)."""
 
 import json
 from typing import Any

@@ -31,15 +31,12 @@ class Services:
     catalog: CatalogRepository | None = None
 
 
-def build_dispatcher(settings: Settings, services_factory: Any = None) -> JobDispatcher:
-    if settings.pipeline_mode == "local":
-        from voice_onboarding.pipeline.local_runner import LocalDispatcher
-
-        return LocalDispatcher(settings)
+def build_dispatcher(settings: Settings) -> JobDispatcher:
+    """Jobs start Step Functions executions, deployed or local (moto's engine in the local stack)."""
     from voice_onboarding.pipeline.dispatch import StepFunctionsDispatcher
 
     if not settings.state_machine_arn:
-        raise RuntimeError("STATE_MACHINE_ARN must be set when PIPELINE_MODE=stepfunctions")
+        raise RuntimeError("STATE_MACHINE_ARN must be set")
     return StepFunctionsDispatcher(make_client("stepfunctions", settings), settings.state_machine_arn)
 
 
