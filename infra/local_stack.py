@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "5055")))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where data persists between runs")
     parser.add_argument("--no-persist", action="store_true", help="start empty and save nothing")
+    parser.add_argument(
+        "--gpu-poll-seconds",
+        type=int,
+        default=int(os.environ.get("LOCAL_GPU_POLL_SECONDS", "2")),
+        help="the pipeline's Wait between GPU status polls (template parameter GpuPollIntervalSeconds, 10 deployed)",
+    )
     args = parser.parse_args(argv)
 
     import logging
@@ -91,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     from infra.local.pipeline import start_local_pipeline
 
     # Before any Settings are read: the API's dispatcher starts executions of this machine.
-    os.environ["STATE_MACHINE_ARN"] = start_local_pipeline(os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_REGION"])
+    os.environ["STATE_MACHINE_ARN"] = start_local_pipeline(
+        os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_REGION"], poll_seconds=args.gpu_poll_seconds
+    )
 
     import uvicorn
 

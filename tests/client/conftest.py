@@ -29,7 +29,7 @@ def free_port() -> int:
 def child_env(**extra: str) -> dict[str, str]:
     """This process' environment minus the test suite's AWS/moto settings, with the repo's code
     (service, harness, client) first on the path."""
-    dropped = ("TABLE_NAME", "BUCKET_NAME", "PIPELINE_MODE", "STATE_MACHINE_ARN", "VOICE_API_URL", "VOICE_API_KEY")
+    dropped = ("TABLE_NAME", "BUCKET_NAME", "STATE_MACHINE_ARN", "VOICE_API_URL", "VOICE_API_KEY")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_")) and k not in dropped}
     path = [str(REPO / "functions"), str(REPO), str(REPO / "client"), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
@@ -64,7 +64,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         MAX_DIRECT_UPLOAD_BYTES=str(STACK_DIRECT_LIMIT),
         # Bundles above this answer 307 to a presigned storage URL: the client follows it.
         MAX_INLINE_DOWNLOAD_BYTES=str(STACK_INLINE_DOWNLOAD_LIMIT),
-        LOCAL_WAIT_SCALE="0.05",  # GPU polls every 0.5 s instead of 10 s
+        LOCAL_GPU_POLL_SECONDS="1",  # the pipeline's Wait between GPU polls: 1 s instead of 10 s
         POWERTOOLS_LOG_LEVEL="WARNING",
     )
     with log.open("w") as out:
