@@ -30,7 +30,6 @@ LAMBDA_ENV = {
     "AWS_REGION": "us-east-1",
     "TABLE_NAME": "voices",
     "BUCKET_NAME": "audio",
-    "PIPELINE_MODE": "stepfunctions",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:voice-pipeline",
     "POWERTOOLS_SERVICE_NAME": "voice-onboarding",
     "POWERTOOLS_METRICS_NAMESPACE": "VoiceOnboarding",
