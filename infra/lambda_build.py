@@ -10,12 +10,15 @@ imageio-ffmpeg<0.7) keep versions that publish such wheels. Then it drops what t
 
 import argparse
 import compileall
+import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script by make
@@ -129,26 +132,44 @@ def top_level_modules(target: Path) -> list[str]:
     return sorted(packages + [path.stem for path in target.glob("*.py")])
 
 
+def dependencies(groups: list[str], source: Path, cache_root: Path) -> Path:
+    """The groups installed for the Lambda platform and pruned, once per `sam build`: five functions share
+    the core alone. The cache lives in the build directory, which `sam build` empties at each start."""
+    key = hashlib.sha256()
+    for group in groups:
+        key.update(group.encode() + (source / requirements_file(group)).read_bytes())
+    key.update(repr((PIP_PLATFORM, NO_DEPS, RUNTIME_PROVIDED, UNUSED_AT_RUN_TIME)).encode())
+    cache_root.mkdir(parents=True, exist_ok=True)
+    directory = cache_root / key.hexdigest()[:16]
+    with (cache_root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # `sam build --parallel` builds functions concurrently
+        if not directory.exists():
+            staging = Path(tempfile.mkdtemp(dir=cache_root))
+            pip_install(groups, staging, source)
+            for name in RUNTIME_PROVIDED:
+                remove_distribution(staging, name)
+            prune(staging)
+            staging.rename(directory)
+    return directory
+
+
 def build(logical_id: str, artifacts: Path, source: Path) -> None:
     if logical_id in FUNCTIONS:
-        target = artifacts
+        handler_module, groups = FUNCTIONS[logical_id]
+        target, cold_start = artifacts, [handler_module]
         shutil.copytree(
             source / "voice_onboarding",
             target / "voice_onboarding",
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
             dirs_exist_ok=True,
         )
-        handler_module, function_groups = FUNCTIONS[logical_id]
-        groups, cold_start = list(function_groups), [handler_module]
     elif logical_id in LAYER_GROUPS:
+        groups = (LAYER_GROUPS[logical_id],)
         target = artifacts / "python"  # a layer's Python packages go under /opt/python
-        groups, cold_start = [LAYER_GROUPS[logical_id]], None
+        cold_start = None
     else:
         raise SystemExit(f"lambda_build: {logical_id} is neither a function nor a layer of infra/lambda_packages.py")
-    pip_install(groups, target, source)
-    for name in RUNTIME_PROVIDED:
-        remove_distribution(target, name)
-    prune(target)
+    shutil.copytree(dependencies(list(groups), source, artifacts.parent / ".lambda-deps"), target, dirs_exist_ok=True)
     compile_bytecode(target, cold_start or top_level_modules(target))
 
 
