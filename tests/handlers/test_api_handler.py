@@ -117,3 +117,31 @@ def test_handler_logs_structured_json_with_correlation_id(lambda_handler, api_ke
     assert log["correlation_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
     assert log["status"] == 200 and log["path"] == f"/api/voices/{PARTNER}"
     assert api_key not in stream.getvalue()
+
+
+@pytest.mark.parametrize("name", ["percent%20and?query#hash&amp+plus", "голос-😀 שלום"])
+def test_any_voice_name_through_lambda(lambda_handler, api_key, wav_tone, name):
+    """API Gateway (REST) hands the Lambda the path still percent-encoded and mangum decodes it once:
+    names with URL metacharacters or non-ASCII text reach the route intact, and their bundle's
+    Content-Disposition survives the trip (the test client decodes paths twice, so this runs here)."""
+    from urllib.parse import quote
+
+    from werkzeug.http import parse_options_header
+
+    body, content_type = _multipart({"name": name}, {})
+    created = lambda_handler(
+        _event("POST", f"/api/voices/{PARTNER}/empty", api_key, body, content_type), LambdaContext()
+    )
+    assert created["statusCode"] == 201, created["body"]
+    path = f"/api/voices/{PARTNER}/{quote(name, safe='')}"
+    body, content_type = _multipart({}, {"file": ("sample.wav", wav_tone.read_bytes())})
+    uploaded = lambda_handler(_event("POST", f"{path}/samples", api_key, body, content_type), LambdaContext())
+    assert uploaded["statusCode"] == 201, uploaded["body"]
+    details = lambda_handler(_event("GET", path, api_key), LambdaContext())
+    assert details["statusCode"] == 200 and json.loads(details["body"])["name"] == name
+    bundle = lambda_handler(_event("GET", f"{path}/samples-bundle", api_key), LambdaContext())
+    assert bundle["statusCode"] == 200, bundle["body"]
+    _, options = parse_options_header(bundle["headers"]["content-disposition"])
+    assert options["filename"] == f"{name}-samples.zip"
+    deleted = lambda_handler(_event("DELETE", path, api_key), LambdaContext())
+    assert deleted["statusCode"] == 200

@@ -22,6 +22,7 @@ from voice_onboarding.api.schemas_speakers import (
 )
 from voice_onboarding.api.security import ApiKeyDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
+from voice_onboarding.content_disposition import content_disposition
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.services import catalog, speaker_dataset, speaker_training, speakers
 from voice_onboarding.services.speaker_validation import (
@@ -136,11 +137,10 @@ def get_reference(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) 
     data, url = speakers.reference_download(services, record)
     if url is not None:
         return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
-    extension = record.reference_key.rsplit(".", 1)[-1]
     return Response(
         data,
         media_type=record.reference_content_type,
-        headers={"Content-Disposition": f'inline; filename="{name}-reference.{extension}"'},
+        headers={"Content-Disposition": content_disposition(speakers.reference_filename(record), "inline")},
     )
 
 

@@ -18,6 +18,7 @@ from voice_onboarding.api.schemas import (
 )
 from voice_onboarding.api.security import PartnerDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
+from voice_onboarding.content_disposition import content_disposition
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
 from voice_onboarding.domain.errors import InvalidRequest
 from voice_onboarding.services import uploads, voices
@@ -153,7 +154,7 @@ def upload_sample(
 )
 def download_sample(services: ServicesDep, partner: PartnerDep, voice: VoiceName, index: SampleIndex) -> Response:
     data = voices.get_sample_audio(services, partner, voice, index)
-    return Response(data, media_type=OPUS, headers={"Content-Disposition": f'attachment; filename="{index}.opus"'})
+    return Response(data, media_type=OPUS, headers={"Content-Disposition": content_disposition(f"{index}.opus")})
 
 
 @router.delete("/{voice}/samples/{index}", response_model=Message, summary="Delete sample", responses=_LOCKED)
@@ -186,7 +187,7 @@ def samples_bundle(services: ServicesDep, partner: PartnerDep, voice: VoiceName)
     return Response(
         data,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{voice}-samples.zip"'},
+        headers={"Content-Disposition": content_disposition(voices.bundle_filename(record))},
     )
 
 
@@ -261,7 +262,7 @@ def download_test_sample(
     tts_type: Annotated[str, Query(description="TTS type folder")] = DEFAULT_TTS_TYPE,
 ) -> Response:
     data = voices.get_test_sample(services, partner, voice, filename, tts_type)
-    return Response(data, media_type=OPUS, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(data, media_type=OPUS, headers={"Content-Disposition": content_disposition(filename)})
 
 
 @router.delete("/{voice}/test-files/{tts_type}", response_model=Message, summary="Delete test files", responses=_LOCKED)

@@ -9,8 +9,16 @@ import argparse
 import sys
 
 from voice_onboarding.aws_clients import make_client
+from voice_onboarding.domain.partner import validate_grant
 from voice_onboarding.settings import get_settings
 from voice_onboarding.storage.api_keys_repo import ApiKeyRepository
+
+
+def _grant(value: str) -> str:
+    try:
+        return validate_grant(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key (printed once)")
     create.add_argument("--name", required=True, help="who the key is for")
-    create.add_argument("--partner", action="append", required=True, help="partner the key may access; '*' = all")
+    create.add_argument(
+        "--partner",
+        action="append",
+        required=True,
+        type=_grant,
+        help="partner the key may access (1-128 lowercase letters, digits, '-', '_'); '*' = all",
+    )
     commands.add_parser("list", help="list keys (ids only, never the key)")
     revoke = commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")

@@ -105,11 +105,16 @@ def delete_speaker(services: Services, owner: str, name: str) -> None:
     logger.info("speaker deleted", extra={"owner": owner, "speaker": name, "speaker_id": speaker.speaker_id})
 
 
+def reference_filename(speaker: SpeakerRecord) -> str:
+    return f"{speaker.name}-reference.{speaker.reference_key.rsplit('.', 1)[-1]}"
+
+
 def reference_download(services: Services, speaker: SpeakerRecord) -> tuple[bytes | None, str | None]:
     """(bytes, None) for a clip small enough for a Lambda response, else (None, presigned URL)."""
     size = services.blobs.size(speaker.reference_key)
     if size is not None and size > services.settings.max_inline_download_bytes:
-        filename = f"{speaker.name}-reference.{speaker.reference_key.rsplit('.', 1)[-1]}"
-        url = services.blobs.presigned_get(speaker.reference_key, services.settings.presigned_url_ttl_seconds, filename)
+        url = services.blobs.presigned_get(
+            speaker.reference_key, services.settings.presigned_url_ttl_seconds, reference_filename(speaker)
+        )
         return None, url
     return services.blobs.get_bytes(speaker.reference_key) or b"", None

@@ -4,6 +4,7 @@ import io
 import json
 import re
 import tempfile
+import unicodedata
 import uuid
 import zipfile
 from pathlib import Path
@@ -39,18 +40,26 @@ from voice_onboarding.storage import keys
 logger = Logger(service="voice-onboarding", child=True)
 
 MAX_NAME_LENGTH = 255
+MAX_NAME_BYTES = 1024 - len(keys.voice_sk(""))  # DynamoDB's sort key limit, less the prefix
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _TTS_TYPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _TEST_FILENAME = re.compile(r"^test_(\d+)_(\d+)\.\w+$")
 
 
 def validate_voice_name(name: str) -> str:
+    """Any Unicode text that stays addressable as one URL path segment and fits a table key."""
     cleaned = name.strip()
     if not 1 <= len(cleaned) <= MAX_NAME_LENGTH:
         raise InvalidRequest(f"Voice name must be 1-{MAX_NAME_LENGTH} characters")
-    # Names are URL path segments: a slash or control character would make the voice unreachable.
-    if "/" in cleaned or "\\" in cleaned or any(ord(c) < 32 for c in cleaned):
+    # Names are URL path segments: a slash or control character would make the voice unreachable,
+    # and clients and proxies resolve "." and ".." segments away before the request arrives.
+    if "/" in cleaned or "\\" in cleaned or any(unicodedata.category(c) == "Cc" for c in cleaned):
         raise InvalidRequest("Voice name must not contain slashes or control characters")
+    if cleaned in (".", ".."):
+        raise InvalidRequest("Voice name must not be '.' or '..'")
+    # 255 four-byte characters (emoji) would overflow the table's 1024-byte sort key.
+    if len(cleaned.encode()) > MAX_NAME_BYTES:
+        raise InvalidRequest(f"Voice name must be at most {MAX_NAME_BYTES} bytes in UTF-8")
     return cleaned
 
 
@@ -82,7 +91,11 @@ def to_summary(record: VoiceRecord) -> VoiceSummary:
 def to_details(services: Services, record: VoiceRecord) -> VoiceDetails:
     zip_url = None
     if record.embedding_zip_key:
-        zip_url = services.blobs.presigned_get(record.embedding_zip_key, services.settings.presigned_url_ttl_seconds)
+        zip_url = services.blobs.presigned_get(
+            record.embedding_zip_key,
+            services.settings.presigned_url_ttl_seconds,
+            filename=f"{record.name}-{record.embedding_zip_key.rsplit('/', 1)[-1]}",
+        )
     return VoiceDetails(
         name=record.name,
         original_filename=record.original_filename,
@@ -333,13 +346,17 @@ def samples_bundle(services: Services, partner: str, name: str) -> bytes:
     return buffer.getvalue()
 
 
+def bundle_filename(record: VoiceRecord) -> str:
+    return f"{record.name}-samples.zip"
+
+
 def store_bundle(services: Services, record: VoiceRecord, bundle: BinaryIO) -> str:
     """Park a bundle too large to return inline in S3 and give a presigned link to it. One key per
     voice, overwritten by each large download: storage stays bounded and goes with the voice."""
     key = keys.bundle_key(record.partner, record.voice_id, "samples")
     services.s3.upload_fileobj(bundle, services.blobs.bucket, key, ExtraArgs={"ContentType": "application/zip"})
     return services.blobs.presigned_get(
-        key, services.settings.presigned_url_ttl_seconds, filename=f"{record.name}-samples.zip"
+        key, services.settings.presigned_url_ttl_seconds, filename=bundle_filename(record)
     )
 
 

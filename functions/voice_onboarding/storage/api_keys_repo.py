@@ -9,10 +9,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from voice_onboarding.domain.partner import ALL_PARTNERS, validate_grant
 from voice_onboarding.domain.voice import utc_now_iso
 from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item
 
-ALL_PARTNERS = "*"
 KEY_PREFIX = "vk_"
 
 
@@ -51,7 +51,11 @@ class ApiKeyRepository:
         return api_key, self.register(api_key, name, partners)
 
     def register(self, api_key: str, name: str, partners: list[str]) -> ApiKeyRecord:
-        """Store a caller-chosen key (the local stack's fixed dev key uses this)."""
+        """Store a caller-chosen key (the local stack's fixed dev key uses this). Grants are partner
+        names or the wildcard; ValueError names the rule otherwise."""
+        partners = [validate_grant(p) for p in partners]
+        if not partners:
+            raise ValueError("A key needs at least one partner grant")
         key_hash = hash_key(api_key)
         record = ApiKeyRecord(key_id=key_hash[:8], name=name, partners=partners, created_at=utc_now_iso())
         item = to_item({"PK": _pk(key_hash), "SK": "APIKEY", "entity": "api_key", **record.model_dump()})

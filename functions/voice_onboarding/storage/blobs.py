@@ -6,6 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from voice_onboarding.content_disposition import content_disposition
+
 
 class BlobStore:
     def __init__(self, s3_client: Any, bucket: str) -> None:
@@ -71,7 +73,8 @@ class BlobStore:
     def presigned_get(self, key: str, expires_in: int, filename: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+            # S3 echoes this as the download's header: the same RFC 6266 form as the API's own.
+            params["ResponseContentDisposition"] = content_disposition(filename)
         url: str = self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return url
 
