@@ -1,5 +1,6 @@
 """FastAPI application factory: routers, error mapping to the seed's {"detail": ...} body, request logs."""
 
+import importlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +31,7 @@ RETRYABLE_AWS_CODES = frozenset(
     }
 )
 RETRY_AFTER_SECONDS = "2"
+_Next = Callable[[Request], Awaitable[Response]]
 
 
 def _error_response(error: Exception) -> JSONResponse:
@@ -54,7 +56,10 @@ def _error_response(error: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
 
-def create_app(services: Services | None = None) -> FastAPI:
+def create_app(services: Services | None = None, lazy_routers: bool = False) -> FastAPI:
+    """`lazy_routers` (the Lambda handler): the speakers and uploads routers are built on the first request
+    under their prefix (or the first OpenAPI export), which keeps their route construction out of the
+    cold start of a Lambda that may never serve them."""
     app = FastAPI(
         title="Voice Onboarding API",
         version=__version__,
@@ -66,8 +71,10 @@ def create_app(services: Services | None = None) -> FastAPI:
     )
     app.state.services = services
     app.include_router(routes_voices.router)
-    _register_optional_routers(app)
-    _document_malformed_bodies(app)
+    optional = _OptionalRouters(app)
+    if not lazy_routers:
+        optional.include()
+    _document_malformed_bodies(app, optional)
 
     @app.exception_handler(DomainError)
     async def domain_error_handler(_: Request, error: DomainError) -> JSONResponse:
@@ -76,8 +83,16 @@ def create_app(services: Services | None = None) -> FastAPI:
     # Registered before log_and_guard, so it runs inside it (errors still become clean responses).
     app.middleware("http")(idempotency_middleware)
 
+    if lazy_routers:
+
+        @app.middleware("http")
+        async def include_on_first_use(request: Request, call_next: _Next) -> Response:
+            # Routing happens after the middlewares, so routes added here serve this very request.
+            optional.include(request.url.path)
+            return await call_next(request)
+
     @app.middleware("http")
-    async def log_and_guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def log_and_guard(request: Request, call_next: _Next) -> Response:
         started = time.perf_counter()
         try:
             response = await call_next(request)
@@ -103,12 +118,13 @@ def create_app(services: Services | None = None) -> FastAPI:
     return app
 
 
-def _document_malformed_bodies(app: FastAPI) -> None:
+def _document_malformed_bodies(app: FastAPI, optional: "_OptionalRouters") -> None:
     """FastAPI answers an unparseable JSON or multipart body with 400 before any route runs; say so
     for every operation that takes a body (found by schemathesis' negative fuzzing)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
+        optional.include()  # the schema documents every route, built or not
         schema = build()
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
@@ -125,9 +141,23 @@ _MALFORMED_BODY = {
 }
 
 
-def _register_optional_routers(app: FastAPI) -> None:
-    """Routers added by later capabilities register here, one line each."""
-    from voice_onboarding.api import routes_speakers, routes_uploads
+class _OptionalRouters:
+    """Routers added by later capabilities, one line each: path prefix -> module with a `router`."""
 
-    app.include_router(routes_speakers.router)
-    app.include_router(routes_uploads.router)
+    ROUTERS = {
+        "/api/voice/": "voice_onboarding.api.routes_speakers",
+        "/api/uploads/": "voice_onboarding.api.routes_uploads",
+    }
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.pending = dict(self.ROUTERS)
+
+    def include(self, path: str | None = None) -> None:
+        """Include the routers serving `path` (None: all) that are not included yet."""
+        if not self.pending:
+            return
+        for prefix, module in list(self.pending.items()):
+            if path is None or path.startswith(prefix):
+                self.app.include_router(importlib.import_module(module).router)
+                del self.pending[prefix]

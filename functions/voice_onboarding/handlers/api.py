@@ -8,7 +8,7 @@ from mangum import Mangum
 from voice_onboarding.api.app import create_app
 from voice_onboarding.observability import logger, metrics, tracer
 
-app = create_app()
+app = create_app(lazy_routers=True)
 _asgi_handler = Mangum(app, lifespan="off")
 
 

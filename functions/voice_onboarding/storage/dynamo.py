@@ -1,12 +1,17 @@
 """Plain-Python <-> DynamoDB attribute conversion (floats go through Decimal, as DynamoDB requires)."""
 
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+@cache
+def _converters() -> tuple[Any, Any]:
+    # Imported on first use: `boto3.dynamodb` imports all of boto3, which a cold start defers to its
+    # first request.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 def _to_decimal(value: Any) -> Any:
@@ -32,7 +37,7 @@ def _from_decimal(value: Any) -> Any:
 
 
 def serialize(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_to_decimal(value))  # type: ignore[no-any-return]
+    return _converters()[0].serialize(_to_decimal(value))  # type: ignore[no-any-return]
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +46,7 @@ def to_item(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _from_decimal(_deserializer.deserialize(v)) for k, v in item.items()}
+    return {k: _from_decimal(_converters()[1].deserialize(v)) for k, v in item.items()}
 
 
 def is_conditional_failure(error: Exception) -> bool:

@@ -31,7 +31,7 @@ from voice_onboarding.storage.optimistic import CONFLICT_CODES, VersionConflict,
 
 _EXISTS = "attribute_exists(PK)"
 _NOT_BUSY = "clone_status <> :in_progress AND training_status <> :in_progress"
-_IN_PROGRESS = {":in_progress": serialize(JobStatus.IN_PROGRESS.value)}
+_IN_PROGRESS = {":in_progress": {"S": JobStatus.IN_PROGRESS.value}}  # literal: no boto3 at import
 _BATCH = 25  # BatchWriteItem's maximum
 
 

@@ -26,7 +26,7 @@ from voice_onboarding.storage.optimistic import CONFLICT_CODES, VersionConflict,
 
 _NOT_LOCKED = "splitting_status <> :in_progress AND embedding_status <> :in_progress"
 _EXISTS = "attribute_exists(PK)"
-_IN_PROGRESS = {":in_progress": serialize(JobStatus.IN_PROGRESS.value)}
+_IN_PROGRESS = {":in_progress": {"S": JobStatus.IN_PROGRESS.value}}  # literal: no boto3 at import
 
 
 def _record_to_item(record: VoiceRecord) -> dict[str, Any]:

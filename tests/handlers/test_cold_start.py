@@ -1,0 +1,63 @@
+"""The API Lambda's cold start: what its import leaves for the first request, and that the lazily built
+parts (speakers and uploads routers, the X-Ray tracer) still behave. Speed itself: benchmarks/api_load.py."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import PARTNER
+from voice_onboarding.api.app import create_app
+from voice_onboarding.observability import LazyTracer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _modules_after_import(extra_env: dict[str, str]) -> set[str]:
+    code = "import sys, json, voice_onboarding.handlers.api; print(json.dumps(sorted(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}:{REPO}", **extra_env}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout))
+
+
+def test_handler_import_leaves_xray_boto3_and_optional_routers_for_later():
+    modules = _modules_after_import({"POWERTOOLS_TRACE_DISABLED": "false"})  # outside Lambda: tracing off
+    assert "aws_xray_sdk.core" not in modules
+    assert "boto3" not in modules
+    assert "voice_onboarding.api.routes_speakers" not in modules
+    assert "voice_onboarding.api.routes_uploads" not in modules
+
+
+def test_inside_lambda_with_tracing_the_handler_is_traced_from_import():
+    modules = _modules_after_import({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "false"})
+    assert "aws_xray_sdk.core" in modules
+
+
+def test_lazy_tracer_passes_handlers_through_when_tracing_is_off(monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    tracer = LazyTracer("svc")
+
+    def handler(event, context):
+        return event
+
+    assert tracer.capture_lambda_handler(handler) is handler
+    assert tracer.capture_lambda_handler(capture_response=False)(handler) is handler
+    assert tracer.capture_method(handler) is handler
+    assert "tracer" not in tracer.__dict__  # never built
+
+
+def test_lazy_routers_serve_their_first_request_and_the_schema_lists_every_route(services, api_key):
+    lazy_app = create_app(services, lazy_routers=True)
+    routes_before = len(lazy_app.routes)
+    client = TestClient(lazy_app, headers={"X-Api-Key": api_key}, raise_server_exceptions=False)
+    assert client.get(f"/api/voices/{PARTNER}").status_code == 200
+    assert client.get("/api/voice/models/speakers").json() == []
+    upload = client.post(f"/api/uploads/{PARTNER}", json={"filename": "a.wav", "size_bytes": 10_000_000})
+    assert upload.status_code == 201, upload.text
+    assert len(lazy_app.routes) == len(create_app(services).routes) == routes_before + 2  # 2 routers included
+    schema_paths = set(create_app(services, lazy_routers=True).openapi()["paths"])
+    assert schema_paths == set(create_app(services).openapi()["paths"])
+    assert "/api/voice/models/speakers" in schema_paths
