@@ -5,6 +5,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from voice_onboarding.audio.ffmpeg import ffmpeg_exe
 
 
@@ -35,12 +37,23 @@ def noise(path: Path, seconds: float, amplitude: float = 0.5) -> Path:
     return path
 
 
+ESPEAK_MISSING = "espeak-ng not installed (`make test` installs it: apt-get install espeak-ng)"
+
+
 def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
+def require_espeak() -> None:
+    """Skip the calling test or fixture, with one reason everywhere, when espeak-ng is missing
+    (tests request the `espeak_ng` fixture of tests/conftest.py; speech() checks again for safety)."""
+    if not espeak_available():
+        pytest.skip(ESPEAK_MISSING)
+
+
 def speech(path: Path, text: str, voice: str = "en-us", speed: int = 160, pitch: int = 50) -> Path:
-    """Synthesize speech to WAV with espeak-ng (Debian package, installed by .ci/run)."""
+    """Synthesize speech to WAV with espeak-ng (Debian package; `make test` installs it)."""
+    require_espeak()
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), text], check=True)
     return path
 

@@ -161,6 +161,13 @@ def all_voice_items(services: Services) -> Any:
 
 
 @pytest.fixture(scope="session")
-def speech_recording(tmp_path_factory: pytest.TempPathFactory) -> audio_factory.KnownRecording:
+def espeak_ng() -> None:
+    """Request this in every test or fixture that synthesizes speech: without espeak-ng they skip, all
+    with the same reason, instead of erroring."""
+    audio_factory.require_espeak()
+
+
+@pytest.fixture(scope="session")
+def speech_recording(espeak_ng: None, tmp_path_factory: pytest.TempPathFactory) -> audio_factory.KnownRecording:
     """~55 s of espeak-ng speech: 12 sentences separated by known pauses of 0.5 s and 1.0 s."""
     return audio_factory.build_recording(tmp_path_factory.mktemp("speech"), 12, lambda i: 1.0 if i % 3 == 2 else 0.5)

@@ -291,9 +291,7 @@ def test_not_audio_and_bad_language_or_transcript_are_422(client, clips, service
     assert _sample(client, clips, transcript="a" * 1000).status_code == 201
 
 
-def test_speech_reference_from_espeak(client, tmp_path):
-    if not audio_factory.espeak_available():
-        pytest.skip("espeak-ng not installed")
+def test_speech_reference_from_espeak(client, tmp_path, espeak_ng):
     line = audio_factory.speech(tmp_path / "line.wav", audio_factory.SENTENCES[0])
     clip = audio_factory.concat(tmp_path / "speech.mp3", [line, line, line, line])
     response = client.post(

@@ -124,7 +124,7 @@ def test_no_speech_is_refused_with_a_reason(tmp_path, make, fragment):
     assert not (tmp_path / "out").exists()
 
 
-def test_shorter_than_one_sample_is_refused(tmp_path):
+def test_shorter_than_one_sample_is_refused(tmp_path, espeak_ng):
     short = audio_factory.speech(tmp_path / "short.wav", "Hello there, how are you?")
     with pytest.raises(SplitError, match="too short: [0-9.]+ s of speech, a 15 s sample needs at least 9 s"):
         split_recording(short, tmp_path / "out", 5, 15)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.audio_factory import KnownRecording, espeak_available
+from tests.audio_factory import KnownRecording
 from tests.client.conftest import STACK_DIRECT_LIMIT, STACK_INLINE_DOWNLOAD_LIMIT, LocalStack
 from voice_onboarding.audio.ffmpeg import ffmpeg_exe
 from voice_onboarding_client import NotFound, VoiceOnboardingClient
@@ -24,8 +24,6 @@ PARTNER = "my-partner"
 def large_wav(speech_recording: KnownRecording, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ~50 s speech recording as 96 kHz 32-bit stereo: above 30 MB (what a 3-minute 44.1 kHz
     16-bit stereo recording weighs), with a third of the audio to split and embed."""
-    if not espeak_available():
-        pytest.skip("espeak-ng not installed")
     path = tmp_path_factory.mktemp("large") / "recording.wav"
     subprocess.run(
         [ffmpeg_exe(), "-v", "error", "-y", "-i", str(speech_recording.path),

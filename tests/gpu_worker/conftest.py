@@ -73,10 +73,8 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="session")
-def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def voices(espeak_ng: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three clips of one espeak voice and one clip of another voice (different variant and pitch)."""
-    if not audio_factory.espeak_available():
-        pytest.skip("espeak-ng not installed")
     d = tmp_path_factory.mktemp("voices")
     out = {f"same_{i}": audio_factory.speech(d / f"same_{i}.wav", s, pitch=40) for i, s in enumerate(SENTENCES[:3])}
     out["other"] = audio_factory.speech(d / "other.wav", SENTENCES[3], voice="en+f3", pitch=80)

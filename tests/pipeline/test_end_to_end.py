@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.audio_factory import KnownRecording, espeak_available
+from tests.audio_factory import KnownRecording
 from tests.pipeline.engine import Engine
 from tests.pipeline.helpers import key_of
 from tests.pipeline.helpers import s3_over_http as serve_s3_over_http
@@ -25,10 +25,8 @@ def s3_over_http(pipeline: Services) -> Iterator[None]:
 
 
 @pytest.fixture
-def local_api(engine: Engine) -> Iterator[tuple[TestClient, Engine]]:
+def local_api(engine: Engine, espeak_ng: None) -> Iterator[tuple[TestClient, Engine]]:
     pytest.importorskip("resemblyzer")
-    if not espeak_available():
-        pytest.skip("espeak-ng not installed")
     engine.set_poll_seconds(1)  # the real worker takes seconds: do not spin the poll loop meanwhile
     key, _ = engine.services.api_keys.create("e2e", ["my-partner"])
     yield TestClient(create_app(engine.services), headers={"X-Api-Key": key}), engine

@@ -19,10 +19,8 @@ BASE = "/api/voice/models/speakers"
 
 
 @pytest.fixture
-def local_client(engine: Engine) -> Iterator[tuple[TestClient, Engine, Services]]:
+def local_client(engine: Engine, espeak_ng: None) -> Iterator[tuple[TestClient, Engine, Services]]:
     pytest.importorskip("resemblyzer")
-    if not audio_factory.espeak_available():
-        pytest.skip("espeak-ng not installed")
     engine.set_poll_seconds(1)  # the real worker takes seconds: do not spin the poll loop meanwhile
     services = engine.services
     with s3_over_http(services.blobs):
