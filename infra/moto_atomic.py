@@ -4,6 +4,8 @@ semantics for the threaded local server and for concurrency tests."""
 
 import functools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
@@ -27,3 +29,11 @@ def make_moto_dynamodb_atomic() -> None:
 
         setattr(DynamoDBBackend, name, serialized)
     _patched = True
+
+
+@contextmanager
+def dynamodb_writes_paused() -> Iterator[None]:
+    """Hold every moto DynamoDB write of this process (after make_moto_dynamodb_atomic) for the block:
+    a consistent read of the whole table, e.g. a local snapshot."""
+    with _lock:
+        yield
