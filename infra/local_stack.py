@@ -3,14 +3,17 @@ machine from template.yaml, pipeline executions run by moto's Step Functions eng
 handlers in-process (infra.local), and the API on uvicorn. No AWS account, Docker or GPU needed.
 
     python -m infra.local_stack [--port 8000]
+    python -m infra.local_stack --storage-only --host 0.0.0.0   # moto alone, for `sam local`
+
+Data persists in `.local-data/` while the stack runs (infra/local/persistence.py: a `kill -9` loses at
+most about a second of writes); on start, jobs a dead process left running are failed with a reason,
+and the sweeper runs on its template.yaml schedule (infra/local/recovery.py).
 """
 
 import argparse
-import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 from infra.cfn_template import REPO_ROOT
 from voice_onboarding.contract.engines import RESEMBLYZER
@@ -37,35 +40,6 @@ def configure_environment(moto_port: int) -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "VoiceOnboardingLocal")
 
 
-def snapshot(services: Any, data_dir: Path) -> None:
-    """Save table items and S3 objects so data survives a restart of the local server."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    items: list[dict[str, Any]] = []
-    for page in services.dynamodb.get_paginator("scan").paginate(TableName=services.settings.table_name):
-        items.extend(page.get("Items", []))
-    (data_dir / "table.json").write_text(json.dumps(items))
-    objects_dir = data_dir / "objects"
-    for key in services.blobs.list_keys(""):
-        target = objects_dir / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        services.blobs.download_file(key, target)
-
-
-def restore(services: Any, data_dir: Path) -> int:
-    table_file = data_dir / "table.json"
-    if not table_file.exists():
-        return 0
-    items = json.loads(table_file.read_text())
-    for item in items:
-        services.dynamodb.put_item(TableName=services.settings.table_name, Item=item)
-    objects_dir = data_dir / "objects"
-    if objects_dir.exists():
-        for path in objects_dir.rglob("*"):
-            if path.is_file():
-                services.blobs.put_file(path.relative_to(objects_dir).as_posix(), path)
-    return len(items)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -79,19 +53,25 @@ def main(argv: list[str] | None = None) -> None:
         default=int(os.environ.get("LOCAL_GPU_POLL_SECONDS", "2")),
         help="the pipeline's Wait between GPU status polls (template parameter GpuPollIntervalSeconds, 10 deployed)",
     )
+    parser.add_argument(
+        "--storage-only", action="store_true", help="serve only the storage (moto on --host:--moto-port), no API"
+    )
     args = parser.parse_args(argv)
 
     import logging
     import sys
 
-    from moto.server import ThreadedMotoServer
-
+    from infra.local.persistence import LocalPersistence, TrackedMotoServer
+    from infra.local.recovery import SweeperSchedule, fail_interrupted_jobs
     from infra.moto_atomic import make_moto_dynamodb_atomic
 
     make_moto_dynamodb_atomic()
     configure_environment(args.moto_port)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-    moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
+    persistence: LocalPersistence | None = None
+    # Storage alone serves containers (sam local): on --host. With the API, moto stays on loopback.
+    moto_host = args.host if args.storage_only else "127.0.0.1"
+    moto_server = TrackedMotoServer(None, ip_address=moto_host, port=args.moto_port)
     moto_server.start()
 
     from infra.local.pipeline import start_local_pipeline
@@ -111,9 +91,31 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     services = build_services(settings)
     provision(services.dynamodb, services.s3, settings.table_name, settings.bucket_name, settings.aws_region)
-    restored = 0 if args.no_persist else restore(services, args.data_dir)
+    restored = 0
+    if not args.no_persist:
+        persistence = LocalPersistence(
+            args.data_dir, services.dynamodb, services.s3, settings.table_name, settings.bucket_name
+        )
+        restored = persistence.restore()
+        moto_server.persistence = persistence  # from here on, every write to moto is saved
+        persistence.start()
+    interrupted = fail_interrupted_jobs(services.dynamodb, settings.table_name)
+    sweeper = SweeperSchedule()
+    sweeper.start()
     dev_key = os.environ.get("LOCAL_API_KEY", DEFAULT_DEV_KEY)
     services.api_keys.register(dev_key, name="local-dev", partners=["*"])
+    saved = "not saved (--no-persist)" if args.no_persist else f"saved to {args.data_dir}"
+    storage = (
+        f"  Storage:  moto at {settings.aws_endpoint_url}, {restored} items restored, {saved}\n"
+        f"  Recovery: {len(interrupted)} interrupted job(s) failed; sweeper every {sweeper.interval:g} s\n"
+    )
+    if args.storage_only:
+        _serve_storage_only(args, storage, settings.table_name, settings.bucket_name)
+        sweeper.stop()
+        if persistence:
+            persistence.stop()
+        moto_server.stop()
+        return
 
     base = f"http://{args.host}:{args.port}"
     print(
@@ -121,24 +123,42 @@ def main(argv: list[str] | None = None) -> None:
         f"  API:      {base}/api/voices/my-partner\n"
         f"  Docs:     {base}/docs\n"
         f"  API key:  {dev_key}   (X-Api-Key header or ?api_key=; access to every partner)\n"
-        f"  Storage:  moto at {settings.aws_endpoint_url}, {restored} items restored from {args.data_dir}\n"
+        f"{storage}"
         f"  Example:  curl -H 'X-Api-Key: {dev_key}' {base}/api/voices/my-partner\n"
         f"  Pipeline: aws --endpoint-url {settings.aws_endpoint_url} stepfunctions list-executions "
         f"--state-machine-arn {settings.state_machine_arn}\n",
         flush=True,
     )
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
-    # snapshot below still runs.
+    # last flush below still runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="warning")
     finally:
         # Ignore a second Ctrl-C while saving.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if not args.no_persist:
-            snapshot(services, args.data_dir)
+        sweeper.stop()
+        if persistence:
+            persistence.stop()
             print(f"Local data saved to {args.data_dir}", flush=True)
         moto_server.stop()
+
+
+def _serve_storage_only(args: argparse.Namespace, storage: str, table: str, bucket: str) -> None:
+    """Block until Ctrl-C/SIGTERM, serving moto to `sam local` containers."""
+    import threading
+
+    print(
+        f"\nEmbedded storage for sam local (moto: DynamoDB + S3)\n{storage}"
+        f"  Listening on {args.host}:{args.moto_port}; from a SAM container: "
+        f"http://host.docker.internal:{args.moto_port} (events/env.json)\n"
+        f"  Table {table}, bucket {bucket}\n",
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
 
 
 if __name__ == "__main__":

@@ -68,31 +68,24 @@ def is_write_request(environ: dict[str, Any]) -> bool:
     return True
 
 
-class WriteTracker:
-    """WSGI middleware in front of moto: marks the persistence dirty on every write request."""
-
-    def __init__(self, app: Any, persistence: "LocalPersistence") -> None:
-        self.app = app
-        self.persistence = persistence
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if is_write_request(environ):
-            self.persistence.mark_dirty()
-        return self.app(environ, start_response)
-
-
 class TrackedMotoServer(ThreadedMotoServer):
-    """moto's threaded server with WriteTracker in front of its WSGI app."""
+    """moto's threaded server, marking `persistence` (once set) dirty on every write request."""
 
     def __init__(self, persistence: "LocalPersistence | None", ip_address: str, port: int) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.persistence = persistence
 
+    def _track_writes(self, app: Any) -> Any:
+        def tracked(environ: dict[str, Any], start_response: Any) -> Any:
+            if self.persistence is not None and is_write_request(environ):
+                self.persistence.mark_dirty()
+            return app(environ, start_response)
+
+        return tracked
+
     def _server_entry(self) -> None:
         # ThreadedMotoServer._server_entry (moto 5.2.5) with the app wrapped; the rest is moto's.
-        app: Any = DomainDispatcherApplication(create_backend_app)
-        if self.persistence is not None:
-            app = WriteTracker(app, self.persistence)
+        app = self._track_writes(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()

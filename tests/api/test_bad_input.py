@@ -114,7 +114,13 @@ def test_upload_above_direct_limit_is_413_and_names_presigned_flow(client, servi
     big = audio_factory.tone(tmp_path / "big.wav", 2.0)
     response = client.post(BASE, data={"name": "v"}, files={"file": ("big.wav", big.read_bytes(), "audio/wav")})
     assert response.status_code == 413
-    assert "presigned" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert f"POST /api/uploads/{PARTNER} for a presigned upload, then send its upload_id" in detail
+    assert f"voice-onboarding voices create {PARTNER} NAME FILE" in detail
+    client.post(f"{BASE}/empty", data={"name": "v"})
+    sample = client.post(f"{BASE}/v/samples", files={"file": ("big.wav", big.read_bytes(), "audio/wav")})
+    assert sample.status_code == 413
+    assert f"voice-onboarding samples upload {PARTNER} v FILE" in sample.json()["detail"]
 
 
 def test_sample_upload_while_locked_is_409(client, services, wav_tone, all_bucket_keys):

@@ -75,7 +75,9 @@ def create_voice(
     elif file is None or (file.size == 0 and not file.filename):
         record = voices.create_voice(services, partner, name, creator_name=creator_name, creator_email=creator_email)
     else:
-        with spooled_upload(file, services.settings.max_direct_upload_bytes, uploads.endpoint(partner)) as path:
+        presigned = uploads.endpoint(partner)
+        cli = f"voice-onboarding voices create {partner} NAME FILE"
+        with spooled_upload(file, services.settings.max_direct_upload_bytes, presigned, cli) as path:
             record = voices.create_voice(services, partner, name, path, file.filename, creator_name, creator_email)
     return voices.to_details(services, record)
 
@@ -139,7 +141,8 @@ def upload_sample(
         with uploads.staged_upload(services, partner, upload_id) as staged:
             sample = voices.add_sample(services, partner, voice, staged.path)
     elif file is not None:
-        with spooled_upload(file, services.settings.max_direct_upload_bytes, uploads.endpoint(partner)) as path:
+        presigned, cli = uploads.endpoint(partner), f"voice-onboarding samples upload {partner} {voice} FILE"
+        with spooled_upload(file, services.settings.max_direct_upload_bytes, presigned, cli) as path:
             sample = voices.add_sample(services, partner, voice, path)
     else:
         raise InvalidRequest("Send the audio as `file` or name a presigned `upload_id`")
