@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # (a 15-minute split Lambda) plus the state machine's own task timeouts.
     sweeper_stale_after_seconds: int = Field(default=3600, ge=60, validation_alias="SWEEPER_STALE_AFTER_SECONDS")
 
+    @field_validator("aws_endpoint_url")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None  # the template declares it empty on AWS (for sam local's --env-vars)
+
     @field_validator("default_tts_type")
     @classmethod
     def _known_engine(cls, value: str) -> str:
