@@ -149,7 +149,7 @@ def _serve_storage_only(args: argparse.Namespace, storage: str, table: str, buck
     import threading
 
     print(
-        f"\nEmbedded storage for sam local (moto: DynamoDB + S3)\n{storage}"
+        f"\nEmbedded storage for sam local (moto: DynamoDB, S3, the pipeline on Step Functions)\n{storage}"
         f"  Listening on {args.host}:{args.moto_port}; from a SAM container: "
         f"http://host.docker.internal:{args.moto_port} (events/env.json)\n"
         f"  Table {table}, bucket {bucket}\n",
