@@ -65,9 +65,11 @@ def remove_distribution(target: Path, name: str) -> bool:
     for info in target.glob("*.dist-info"):
         if _normalized(info.name.removesuffix(".dist-info").rsplit("-", 1)[0]) != _normalized(name):
             continue
+        root = target.resolve()
         for line in (info / "RECORD").read_text().splitlines():
-            path = target / line.split(",", 1)[0]
-            if path.is_file():
+            path = (target / line.split(",", 1)[0]).resolve()
+            # Scripts are recorded as ../../bin/...: never delete anything outside the target.
+            if path.is_relative_to(root) and path.is_file():
                 path.unlink()
         shutil.rmtree(info, ignore_errors=True)
         for directory in sorted((p for p in target.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):

@@ -59,10 +59,11 @@ def test_every_requirements_file_is_a_packaged_group():
 
 def test_template_functions_are_the_packaged_ones_and_build_with_the_makefile():
     functions = resources_of_type("AWS::Serverless::Function")
-    assert set(functions) == set(FUNCTIONS)
+    hint = "a function's packaging is declared in infra/lambda_packages.py FUNCTIONS (handler module, groups)"
+    assert set(functions) == set(FUNCTIONS), hint
     for name, function in functions.items():
-        assert function["Properties"]["Handler"].rsplit(".", 1)[0] == FUNCTIONS[name][0], name
-        assert function.get("Metadata", {}).get("BuildMethod") == "makefile", name
+        assert function["Properties"]["Handler"].rsplit(".", 1)[0] == FUNCTIONS[name][0], f"{name}: {hint}"
+        assert function.get("Metadata", {}).get("BuildMethod") == "makefile", f"{name}: BuildMethod makefile"
 
 
 def test_layers_are_built_once_and_attached_only_where_declared():
@@ -74,6 +75,23 @@ def test_layers_are_built_once_and_attached_only_where_declared():
     for name, function in resources_of_type("AWS::Serverless::Function").items():
         attached = tuple(layer["Ref"] for layer in function["Properties"].get("Layers", []))
         assert attached == FUNCTION_LAYERS.get(name, ()), name
+
+
+def test_removing_a_runtime_provided_distribution_stays_inside_the_target(tmp_path):
+    from infra.lambda_build import remove_distribution
+
+    target, outside = tmp_path / "build" / "Fn", tmp_path / "bin" / "jp.py"
+    (target / "jmespath").mkdir(parents=True)
+    (target / "jmespath" / "__init__.py").write_text("")
+    (target / "keep.py").write_text("")
+    outside.parent.mkdir()
+    outside.write_text("")
+    info = target / "jmespath-1.1.0.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text("jmespath/__init__.py,,\n../../bin/jp.py,,\njmespath-1.1.0.dist-info/RECORD,,\n")
+    assert remove_distribution(target, "JMESPath")
+    assert sorted(path.name for path in target.iterdir()) == ["keep.py"]
+    assert outside.exists()
 
 
 # --- what the code imports, statically (function-level imports included: they run on some request) ---
