@@ -16,6 +16,7 @@ What it does for the caller:
 """
 
 import email.utils
+import io
 import mimetypes
 import os
 import random
@@ -162,8 +163,6 @@ class _Audio:
 
 
 def _audio(file: AudioInput, filename: str | None) -> _Audio:
-    import io
-
     if isinstance(file, bytes):
         name = filename or "audio"
         data = file
