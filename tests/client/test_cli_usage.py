@@ -182,3 +182,20 @@ def test_every_resource_through_the_cli(
     assert run("catalog") == (0, [], "")
     code, _, err = run("train", "aria", "--steps", "5")
     assert code == 1 and "HTTP 4" in err
+
+
+def test_wait_on_a_failed_job_exits_1_with_the_reason(
+    in_process: TestClient, capsys: pytest.CaptureFixture[str], wav_tone: Path, services: Any
+) -> None:
+    import json
+
+    assert cli.main(["voices", "create", PARTNER, "v", str(wav_tone), "-q"]) == 0
+    capsys.readouterr()
+    services.voices.update(
+        PARTNER, "v", {"splitting_status": "failed", "splitting_error": "Recording is too short", "progress": None}
+    )
+
+    assert cli.main(["voices", "wait", PARTNER, "v", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().endswith("error: splitting failed: Recording is too short")
+    assert json.loads(captured.out)["status"]["splitting"] == "failed"  # the final state, as JSON only
