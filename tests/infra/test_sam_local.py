@@ -16,7 +16,9 @@ from typing import Any
 import boto3
 import pytest
 from infra.cfn_template import REPO_ROOT, load_template, resources_of_type
+from infra.local.lambdas import ACCOUNT_ID
 from infra.local.persistence import TrackedMotoServer
+from infra.local.pipeline import STATE_MACHINE_NAME
 from infra.moto_atomic import make_moto_dynamodb_atomic
 from infra.provisioning import provision
 
@@ -66,6 +68,9 @@ def test_env_file_names_every_function_with_variables_sam_applies() -> None:
         assert set(variables) <= _declared(functions[name]), (name, set(variables) - _declared(functions[name]))
         assert variables["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{storage_port.group(1)}"
         assert variables["TABLE_NAME"] and variables["BUCKET_NAME"]
+    # The state machine `make storage` creates on moto (infra.local.pipeline), as the API starts it.
+    local_machine = f"arn:aws:states:us-east-1:{ACCOUNT_ID}:stateMachine:{STATE_MACHINE_NAME}"
+    assert env["ApiFunction"]["STATE_MACHINE_ARN"] == local_machine
 
 
 def test_every_event_is_documented_and_mapped() -> None:
