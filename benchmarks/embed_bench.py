@@ -1,9 +1,14 @@
-"""Resemblyzer embed benchmark: model load time and CPU seconds per sample.
+"""Embed benchmark: the speaker encoder (resemblyzer) and each Kyutai engine's CPU cost on tiny models.
 
-    python benchmarks/embed_bench.py [--samples 8] [--seconds 8]
+    python benchmarks/embed_bench.py [--samples 8] [--seconds 8] [--engines kyutai,kyutai-pocket]
 
 Samples are espeak-ng speech (distinct sentences) cut/padded to --seconds; CPU time is process time.
 Decode is timed separately (the worker decodes every downloaded sample with ffmpeg before embedding).
+
+Per engine (the worker's real engine code on the tiny random-weight models the tests build, so the figures
+are the code path's overhead plus a toy model, not the real model's cost; see gpu_worker/README.md for the
+GPU cost on paper): model load, artifact (prompt selection + voice), synthesize (per sentence and per
+generated frame) and, for `kyutai`, one LoRA optimizer step.
 """
 
 import argparse
@@ -28,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--engines", default="kyutai,kyutai-pocket", help="comma-separated; empty for none")
     args = parser.parse_args()
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -74,6 +80,58 @@ def main() -> None:
     print(f"embed: {wall / args.samples:.3f} s wall/sample, {cpu / args.samples:.3f} s CPU/sample")
     print(f"real-time factor (CPU s per audio s): {cpu / args.samples / args.seconds:.4f}")
     print(f"load average: {os.getloadavg()[0]:.1f} (wall times inflate on a busy machine; CPU times do not)")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "voice.wav"
+        subprocess.run(["espeak-ng", "-p", "40", "-w", str(wav), " ".join(SENTENCES[:2])], check=True)
+        for name in filter(None, args.engines.split(",")):
+            engine_bench(name.strip(), wav, Path(tmp))
+
+
+def _cpu(fn):
+    c0 = time.process_time()
+    result = fn()
+    return result, time.process_time() - c0
+
+
+def engine_bench(name: str, sample: Path, tmp: Path) -> None:
+    """CPU seconds of one engine's phases on its tiny model (tests/gpu_worker/tiny_models.py)."""
+    from tests.gpu_worker import tiny_models
+
+    os.environ.update(KYUTAI_DEVICE="cpu", KYUTAI_PROMPT_SECONDS="10", POCKET_PROMPT_SECONDS="10", HF_HUB_OFFLINE="1")
+    if name == "kyutai":
+        os.environ["KYUTAI_TTS_REPO"] = str(tiny_models.build_dsm(tmp / "dsm"))
+        from gpu_worker.engines.kyutai import KyutaiEngine as factory
+    else:
+        os.environ["POCKET_TTS_CONFIG"] = str(tiny_models.build_pocket(tmp / "pocket"))
+        from gpu_worker.engines.pocket import PocketEngine as factory
+    from gpu_worker import voices
+
+    engine, load = _cpu(factory)
+    files, artifact = _cpu(lambda: voices.make_voice_files(engine, sample, tmp / name))
+    voice, reload = _cpu(lambda: engine.load_voice(files.artifact_path))
+    engine.synthesize("Warm up.", voice)
+    text = "Please call Stella and ask her to bring these things."
+    (wav, sr), synth = _cpu(lambda: engine.synthesize(text, voice))
+    frames = len(wav) / sr * 12.5  # both families generate 12.5 frames per second of audio
+    print(f"\n[{name}] tiny model, {files.prompt.seconds:.1f} s prompt ({files.prompt.cut}), CPU seconds:")
+    print(
+        f"  load {load:.2f} | artifact {artifact:.2f} | reload {reload:.3f} | synthesize {synth:.2f} "
+        f"({len(wav) / sr:.1f} s audio, {synth / max(frames, 1) * 1000:.0f} ms/frame after the prompt)"
+    )
+    if name == "kyutai":
+        from gpu_worker import lora
+        from gpu_worker.engines import kyutai_lora
+        from voice_onboarding.contract.gpu import LoraHyperparameters
+
+        batches = kyutai_lora._batches(engine, [sample], [" ".join(SENTENCES[:2])])
+        hp = LoraHyperparameters(rank=8, alpha=16, steps=1)
+        params = lora.add_lora(engine.tts.lm, hp)
+        step = lambda b: kyutai_lora.lm_loss(engine.tts.lm, b["codes"], kyutai_lora.conditions(engine))  # noqa: E731
+        lora.train(params, step, batches, hp)  # warm-up step
+        _, train = _cpu(lambda: lora.train(params, step, batches, LoraHyperparameters(rank=8, alpha=16, steps=3)))
+        lora.remove_lora(engine.tts.lm)
+        codes = batches[0]["codes"].shape[-1]
+        print(f"  LoRA train step {train / 3:.2f} ({codes} frames of codes, rank 8, every LM linear)")
 
 
 if __name__ == "__main__":

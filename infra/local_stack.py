@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 
 from infra.cfn_template import REPO_ROOT
-from voice_onboarding.contract.engines import RESEMBLYZER
+from voice_onboarding.contract.engines import KYUTAI_POCKET, RESEMBLYZER
 
 DEFAULT_DEV_KEY = "vk_local_dev_key"
 DATA_DIR = REPO_ROOT / ".local-data"
@@ -33,11 +33,18 @@ def configure_environment(moto_port: int) -> None:
     )
     os.environ.setdefault("TABLE_NAME", "voice-onboarding-local")
     os.environ.setdefault("BUCKET_NAME", "voice-onboarding-local")
-    # Kyutai needs a GPU image; locally the CPU engine that ships its weights in a wheel is the default.
-    os.environ.setdefault("DEFAULT_TTS_TYPE", RESEMBLYZER)
+    os.environ.setdefault("DEFAULT_TTS_TYPE", local_tts_type())
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "voice-onboarding")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "VoiceOnboardingLocal")
+
+
+def local_tts_type() -> str:
+    """Pocket TTS (real test samples, CPU) where its gated voice-cloning weights are in the HF cache or an
+    HF_TOKEN can fetch them; otherwise resemblyzer, whose weights ship in its wheel (the DSM needs a GPU)."""
+    from gpu_worker.engines.pocket import cloning_weights_present
+
+    return KYUTAI_POCKET if cloning_weights_present() else RESEMBLYZER
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,6 +35,37 @@ LANGUAGES = {
 }
 
 
+def cloning_weights_present(language: str = "english", cache_dir: str | None = None) -> bool:
+    """Whether Pocket TTS can clone voices here without a prompt for credentials: its voice-cloning weights and
+    tokenizer are in the HF cache, or an HF_TOKEN is set (pocket-tts downloads them on first use). Reads the
+    wheel's YAML without importing pocket_tts (no torch), for the local stack's start-up."""
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.find_spec("pocket_tts")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    if os.environ.get("HF_TOKEN"):
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    config = yaml.safe_load(
+        (Path(next(iter(spec.submodule_search_locations))) / "config" / f"{language}.yaml").read_text()
+    )
+    for source in (config.get("weights_path"), config["flow_lm"]["lookup_table"].get("tokenizer_path")):
+        if not source or not source.startswith("hf://"):
+            return False
+        path, _, revision = source.removeprefix("hf://").partition("@")
+        parts = path.split("/")
+        cached = try_to_load_from_cache(
+            "/".join(parts[:2]), "/".join(parts[2:]), cache_dir=cache_dir, revision=revision or None
+        )
+        if not isinstance(cached, str):
+            return False
+    return True
+
+
 def _unavailable(reason: str) -> EngineUnavailable:
     return EngineUnavailable(f"kyutai-pocket engine unavailable: {reason}")
 

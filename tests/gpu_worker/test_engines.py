@@ -100,3 +100,32 @@ def test_embed_job_zip_holds_artifacts_a_runtime_reloads(tts_type, tiny_engines,
             assert sr == 24_000 and len(prompt) / sr == pytest.approx(entry["prompt_info"]["seconds"], abs=0.01)
             wav, out_sr = engine.synthesize("Hi.", engine.load_voice(artifact))
             assert out_sr == 24_000 and len(wav) > 0 and np.isfinite(wav).all()
+
+
+def test_local_stack_uses_pocket_tts_only_where_its_cloning_weights_are(tmp_path, monkeypatch) -> None:
+    """Locally, Pocket TTS speaks real test samples when its gated weights are cached (or a token can fetch
+    them); otherwise the stack keeps resemblyzer, whose weights ship in its wheel."""
+    import huggingface_hub.constants
+    import pocket_tts
+    import yaml
+    from gpu_worker.engines.pocket import cloning_weights_present
+    from infra.local_stack import local_tts_type
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert not cloning_weights_present() and local_tts_type() == "resemblyzer"
+
+    config = yaml.safe_load((Path(pocket_tts.__file__).parent / "config" / "english.yaml").read_text())
+    for source in (config["weights_path"], config["flow_lm"]["lookup_table"]["tokenizer_path"]):
+        path, _, revision = source.removeprefix("hf://").partition("@")
+        org, name, filename = path.split("/", 2)
+        cached = tmp_path / f"models--{org}--{name}" / "snapshots" / revision / filename
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(b"weights")
+        if "without-voice-cloning" not in name:
+            assert not cloning_weights_present()  # the tokenizer is still missing
+    assert cloning_weights_present() and local_tts_type() == KYUTAI_POCKET
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_TOKEN", "hf_test")  # pocket-tts downloads on first use
+    assert local_tts_type() == KYUTAI_POCKET
