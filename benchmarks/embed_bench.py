@@ -112,15 +112,17 @@ def engine_bench(name: str, sample: Path, tmp: Path) -> None:
     engine.synthesize("Warm up.", voice)
     text = "Please call Stella and ask her to bring these things."
     (wav, sr), synth = _cpu(lambda: engine.synthesize(text, voice))
-    frames = len(wav) / sr * 12.5  # both families generate 12.5 frames per second of audio
+    # Both families run one model step per 12.5 Hz frame; the DSM also steps through its prompt's frames.
+    steps = len(wav) / sr * 12.5 + (files.prompt.seconds * 12.5 if name == "kyutai" else 0)
     print(f"\n[{name}] tiny model, {files.prompt.seconds:.1f} s prompt ({files.prompt.cut}), CPU seconds:")
     print(
         f"  load {load:.2f} | artifact {artifact:.2f} | reload {reload:.3f} | synthesize {synth:.2f} "
-        f"({len(wav) / sr:.1f} s audio, {synth / max(frames, 1) * 1000:.0f} ms/frame after the prompt)"
+        f"({len(wav) / sr:.1f} s audio, ~{steps:.0f} steps, {synth / max(steps, 1) * 1000:.0f} ms/step)"
     )
     if name == "kyutai":
-        from gpu_worker import lora
         from gpu_worker.engines import kyutai_lora
+
+        from gpu_worker import lora
         from voice_onboarding.contract.gpu import LoraHyperparameters
 
         batches = kyutai_lora._batches(engine, [sample], [" ".join(SENTENCES[:2])])

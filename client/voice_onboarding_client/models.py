@@ -212,3 +212,5 @@ class CatalogVoice(ApiModel):
     language: str
     description: str | None = None
     deployed_at: str
+    tts_type: str | None = None
+    adapter_version: int | None = None

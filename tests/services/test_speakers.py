@@ -289,3 +289,20 @@ def test_delete_is_refused_while_a_job_runs(services, dispatcher, clips, all_buc
     with pytest.raises(SpeakerBusy):
         speakers.delete_speaker(services, OWNER, "aria-custom")
     assert services.speakers.get(OWNER, "aria-custom") is not None and len(all_bucket_keys()) == 1
+
+
+def test_catalog_entry_names_the_engine_and_the_deployed_adapter_version(services, dispatcher, clips):
+    _ready(services, dispatcher, clips)
+    catalog.deploy(services, OWNER, "aria-custom")
+    [entry] = catalog.list_catalog(services)
+    assert (entry.tts_type, entry.adapter_version) == ("kyutai", None)  # the zero-shot clone alone
+    _fill_dataset(services, clips)
+    speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
+    train_lora.apply_failure(services, _train_job(dispatcher), "CUDA out of memory")
+    speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
+    train_lora.apply_result(services, _train_job(dispatcher), TRAIN_OUTPUT)
+    speaker_training.start_training(services, OWNER, "aria-custom", HYPER)  # v3 still running
+    assert catalog.list_catalog(services)[0].adapter_version is None  # published at deploy, not on training
+    catalog.deploy(services, OWNER, "aria-custom")
+    [entry] = catalog.list_catalog(services)
+    assert (entry.tts_type, entry.adapter_version) == ("kyutai", 2)  # the latest *completed* version

@@ -108,3 +108,9 @@ class CatalogVoice(BaseModel):
     language: str
     description: str | None = None
     deployed_at: str
+    tts_type: str | None = Field(default=None, description="The engine that speaks this voice", examples=["kyutai"])
+    adapter_version: int | None = Field(
+        default=None,
+        description="LoRA adapter version synthesis uses (the latest completed at deploy); null: zero-shot clone",
+        examples=[2],
+    )

@@ -78,3 +78,7 @@ class CatalogEntry(BaseModel):
     owner: str
     speaker_id: str | None = None
     deployed_at: str
+    # What synthesis for this voice loads: the engine, and the speaker's latest completed LoRA adapter
+    # (None: the zero-shot clone alone) as of the deploy; redeploy to publish a newer version.
+    tts_type: str | None = None
+    adapter_version: int | None = None

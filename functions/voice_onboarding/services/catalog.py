@@ -2,7 +2,9 @@
 
 A speaker's `voice_sample_uuid` (`vs_` + random) is assigned at its first deploy and kept across
 undeploy/redeploy, so campaigns that reference it resolve to the same voice again. Deploy requires a
-completed clone (status `ready`): a catalog entry must be usable by the flows that pick it.
+completed clone (status `ready`): a catalog entry must be usable by the flows that pick it. The entry names
+the engine and the speaker's latest completed adapter version: synthesis for the voice loads that adapter
+(moshi's loader, `KyutaiEngine.with_adapter` in the worker); a redeploy publishes a newer one.
 """
 
 import secrets
@@ -26,6 +28,7 @@ def deploy(services: Services, owner: str, name: str) -> SpeakerRecord:
         speaker = services.speakers.require(owner, name)
         if speaker.clone_status != JobStatus.COMPLETED:
             raise SpeakerNotReady()
+        completed = [a for a in services.speakers.list_adapters(owner, name) if a.status == JobStatus.COMPLETED]
         entry = CatalogEntry(
             voice_sample_uuid=speaker.voice_sample_uuid or new_voice_sample_uuid(),
             name=speaker.name,
@@ -34,6 +37,8 @@ def deploy(services: Services, owner: str, name: str) -> SpeakerRecord:
             owner=owner,
             speaker_id=speaker.speaker_id,
             deployed_at=utc_now_iso(),
+            tts_type=speaker.tts_type,
+            adapter_version=max((a.version for a in completed), default=None),
         )
         if catalog_repo(services).publish(entry, speaker.speaker_id):
             return services.speakers.require(owner, name)
