@@ -81,7 +81,18 @@ def remove_distribution(target: Path, name: str) -> bool:
 
 # Files no Lambda runs: type stubs, what only compiling against a package needs (C headers, static
 # libraries, Cython declarations), and numpy's extension modules that exist for its test suite (~3 MB).
-UNUSED_AT_RUN_TIME = ("*.pyi", "*.h", "*.a", "*.pxd", "numpy/_core/_simd.*.so", "numpy/_core/_*_tests.*.so")
+UNUSED_AT_RUN_TIME = (
+    *("*.pyi", "*.h", "*.a", "*.pxd", "numpy/_core/_simd.*.so", "numpy/_core/_*_tests.*.so"),
+    # The quality models' wheels ship more models than the splitter reads (audio/models.py): DNSMOS P.835
+    # sig_bak_ovr.onnx and Silero's 16k_op15 ONNX stay; the AEC/PLC/P.808 models, Silero's TorchScript,
+    # half-precision, OpenVINO and other variants (~22 MB) go.
+    *("speechmos/aecmos_models/*", "speechmos/plcmos_models/*", "speechmos/pdnsmos_models/*"),
+    *("speechmos/dnsmos_models/model_v8.onnx", "speechmos/dnsmos_models/sig.onnx"),
+    *("speechmos/dnsmos_models/bak_ovr.onnx", "silero_vad/data/*.jit", "silero_vad/data/*.safetensors"),
+    *("silero_vad/data/silero_vad.onnx", "silero_vad/data/silero_vad_half.onnx"),
+    *("silero_vad/data/silero_vad_op18_ifless.onnx", "silero_vad/data/silero_vad_openvino_16k.onnx"),
+    "silero_vad/data/silero_vad_16k_sequence.onnx",
+)
 
 
 def prune(target: Path) -> None:

@@ -19,6 +19,7 @@ from voice_onboarding.api.schemas import (
 from voice_onboarding.api.security import PartnerDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
 from voice_onboarding.content_disposition import content_disposition
+from voice_onboarding.contract import quality
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
 from voice_onboarding.domain.errors import InvalidRequest
 from voice_onboarding.services import uploads, voices
@@ -203,6 +204,15 @@ def _accepted(record: voices.VoiceRecord, job: str, job_id: str) -> JobAccepted:
     )
 
 
+SAMPLE_DURATION_RULE = (
+    f"Target seconds per sample. Every sample lasts between {quality.MIN_LENGTH_FRACTION:g} and "
+    f"{quality.MAX_LENGTH_FRACTION:g} times this ({quality.MAX_LENGTH_FRACTION:g} times is a hard cap: 15 gives "
+    f"samples of {15 * quality.MIN_LENGTH_FRACTION:g} to {15 * quality.MAX_LENGTH_FRACTION:g} s), cut only inside "
+    f"pauses at least {quality.CUT_GUARD_SECONDS * 1000:.0f} ms from speech, normalised to "
+    f"{quality.LOUDNESS_TARGET_LUFS:g} LUFS and stored as Opus {quality.OPUS_BITRATE_KBPS} kb/s mono."
+)
+
+
 @router.post(
     "/{voice}/split",
     response_model=JobAccepted,
@@ -216,7 +226,7 @@ def split_voice(
     partner: PartnerDep,
     voice: VoiceName,
     max_samples: Annotated[int, Form(ge=1, le=100, description="Maximum samples to extract")] = 25,
-    sample_duration: Annotated[int, Form(ge=5, le=60, description="Seconds per sample")] = 15,
+    sample_duration: Annotated[int, Form(ge=5, le=60, description=SAMPLE_DURATION_RULE)] = 15,
 ) -> JobAccepted:
     record, job_id = voices.start_split(services, partner, voice, max_samples, sample_duration)
     return _accepted(record, "splitting", job_id)

@@ -8,9 +8,27 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from voice_onboarding.contract.quality import OPUS_BITRATE_KBPS, OPUS_SAMPLE_RATE
 from voice_onboarding.domain.errors import InvalidAudio
 
-OPUS_BITRATE = "96k"
+OPUS_BITRATE = f"{OPUS_BITRATE_KBPS}k"
+# Every file the service writes is Ogg/Opus 96 kb/s mono 48 kHz. libopus' default unconstrained VBR
+# turns "96k" into 150-165 kb/s on speech; `-vbr off` (CBR) holds it at 96 (constrained VBR gives
+# 86-95 depending on the material), so served files land at 96-98 kb/s with the Ogg overhead.
+OPUS_ARGS = (
+    "-ac",
+    "1",
+    "-ar",
+    str(OPUS_SAMPLE_RATE),
+    "-c:a",
+    "libopus",
+    "-b:a",
+    OPUS_BITRATE,
+    "-vbr",
+    "off",
+    "-f",
+    "ogg",
+)
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _AUDIO_STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+)")
 _TIME_RE = re.compile(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -50,15 +68,14 @@ def probe(path: Path) -> AudioInfo:
 
 
 def transcode_to_opus(source: Path, target: Path, timeout: float = 300) -> float:
-    """Decode anything ffmpeg reads and encode opus 96 kbps mono (the seed's storage format).
+    """Decode anything ffmpeg reads and encode opus 96 kbps mono 48 kHz (the seed's storage format).
     Returns the decoded duration in seconds. Corrupt or non-audio input raises InvalidAudio."""
     if source.stat().st_size == 0:
         raise InvalidAudio("Uploaded file is empty")
     probe(source)
     command = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-stats",
-        "-i", str(source), "-vn", "-map", "0:a:0", "-ac", "1", "-ar", "48000",
-        "-c:a", "libopus", "-b:a", OPUS_BITRATE, "-f", "ogg", str(target),
+        "-i", str(source), "-vn", "-map", "0:a:0", *OPUS_ARGS, str(target),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     times = list(_TIME_RE.finditer(result.stderr))
@@ -71,3 +88,11 @@ def transcode_to_opus(source: Path, target: Path, timeout: float = 300) -> float
     if duration <= 0.05:
         raise InvalidAudio("Audio contains no decodable sound")
     return round(duration, 2)
+
+
+def bitrate_kbps(path: Path) -> float:
+    """Average bitrate of a whole file as served (container overhead included), from its size and length."""
+    info = probe(path)
+    if not info.duration:
+        raise InvalidAudio("File has no duration")
+    return path.stat().st_size * 8 / info.duration / 1000

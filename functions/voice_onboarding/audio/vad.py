@@ -34,6 +34,11 @@ MAX_UNBROKEN_SECONDS = 30.0  # nobody speaks this long without a 150 ms pause: i
 LOCAL_WINDOW_SECONDS = 0.6
 MIN_LOCAL_LEVEL_STD_DB = 2.0
 MIN_LOCAL_VOICED_FRACTION = 0.1
+# Word tails: a final fricative or stop release decays well below the onset threshold (7-15 dB above the
+# floor) before the pause really starts. Speech is extended outward over frames still this far above the
+# *local* noise floor (90 ms smoothed), for at most TAIL_SECONDS, never into a noise stretch.
+TAIL_MARGIN_DB = 4.0
+TAIL_SECONDS = 0.45
 
 
 class FrameFeatures(BaseModel):
@@ -168,4 +173,26 @@ def detect_speech(features: FrameFeatures) -> SpeechMap:
     for start, end in runs(active):
         target = speech if _is_speech(features, start, end) else noise
         target[start:end] = True
-    return SpeechMap(speech=speech, noise=noise, floor_db=floor)
+    return SpeechMap(speech=_with_tails(db, floor, speech, noise), noise=noise, floor_db=floor)
+
+
+def smoothed_db(db: np.ndarray, width: int = 3) -> np.ndarray:
+    """Level averaged in the power domain over `width` frames (a 30 ms frame of noise alone jitters)."""
+    return (10.0 * np.log10(_moving_mean(10.0 ** (db.astype(np.float64) / 10.0), width) + 1e-12)).astype(np.float32)
+
+
+def _with_tails(db: np.ndarray, floor: np.ndarray, speech: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Speech runs grown outward over the quiet onsets and tails of their first and last words."""
+    above = (smoothed_db(db) > floor + TAIL_MARGIN_DB) & ~noise
+    limit = int(round(TAIL_SECONDS / FRAME_SECONDS))
+    grown = speech.copy()
+    n = speech.size
+    for start, end in runs(speech):
+        tail = end
+        while tail < n and tail - end < limit and above[tail] and not speech[tail]:
+            tail += 1
+        head = start
+        while head > 0 and start - head < limit and above[head - 1] and not speech[head - 1]:
+            head -= 1
+        grown[head:tail] = True
+    return grown

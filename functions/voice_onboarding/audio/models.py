@@ -1,0 +1,85 @@
+"""The two small ONNX models the splitter runs on CPU with onnxruntime, loaded from the wheels that ship
+them (no hub download): DNSMOS P.835 from `speechmos`, Silero VAD from `silero-vad`. Neither package is
+imported: speechmos's module needs librosa and silero_vad's needs torch; only their model files are read.
+
+Costs (benchmarks/split_bench.py prints them): DNSMOS ~0.4 s of CPU per 9 s window, Silero ~0.5 ms per
+32 ms chunk."""
+
+import importlib.util
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+SAMPLE_RATE = 16_000
+DNSMOS_WINDOW = int(9.01 * SAMPLE_RATE)  # the model's fixed input length
+# Windows per sample, spread evenly over it. One window costs ~0.4 s of CPU, so the split Lambda scores
+# the central 9 s of each candidate; more windows only average a few hundredths of MOS differently.
+DNSMOS_MAX_WINDOWS = 1
+# speechmos' polynomial mapping of the raw P.835 outputs to MOS (non-personalised model).
+_SIG = np.poly1d([-0.08397278, 1.22083953, 0.0052439])
+_BAK = np.poly1d([-0.13166888, 1.60915514, -0.39604546])
+_OVRL = np.poly1d([-0.06766283, 1.11546468, 0.04602535])
+SILERO_CHUNK = 512  # 32 ms at 16 kHz, the model's fixed step
+_SILERO_CONTEXT = 64
+
+
+def _package_file(package: str, relative: str) -> Path:
+    """A data file inside an installed package, located without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"package {package} is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+@lru_cache(maxsize=2)
+def _session(package: str, relative: str) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    path = str(_package_file(package, relative))
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+class Dnsmos(BaseModel):
+    sig: float  # speech signal quality, 1..5
+    bak: float  # background intrusiveness, 1..5 (5 = not noticeable)
+    ovrl: float  # overall, 1..5
+
+
+def dnsmos(signal: np.ndarray) -> Dnsmos:
+    """DNSMOS P.835 of 16 kHz mono float audio in [-1, 1], averaged over up to DNSMOS_MAX_WINDOWS windows
+    of 9.01 s (a shorter signal is repeated to fill one window, as the reference implementation does)."""
+    audio = np.clip(signal.astype(np.float32), -1.0, 1.0)
+    if audio.size == 0:
+        raise ValueError("empty signal")
+    if audio.size < DNSMOS_WINDOW:
+        audio = np.tile(audio, math.ceil(DNSMOS_WINDOW / audio.size))
+    count = min(DNSMOS_MAX_WINDOWS, math.ceil(audio.size / DNSMOS_WINDOW))
+    starts = np.linspace(0, audio.size - DNSMOS_WINDOW, count).astype(int)
+    session = _session("speechmos", "dnsmos_models/sig_bak_ovr.onnx")
+    raw = np.stack([session.run(None, {"input_1": audio[s : s + DNSMOS_WINDOW][None, :]})[0][0] for s in starts])
+    sig, bak, ovrl = raw.mean(axis=0)
+    return Dnsmos(sig=round(float(_SIG(sig)), 3), bak=round(float(_BAK(bak)), 3), ovrl=round(float(_OVRL(ovrl)), 3))
+
+
+def speech_probabilities(signal: np.ndarray) -> np.ndarray:
+    """Silero VAD speech probability per 32 ms chunk of 16 kHz mono float audio (a partial last chunk is
+    zero-padded). The model is recurrent: its state runs from the first chunk to the last."""
+    session = _session("silero_vad", "data/silero_vad_16k_op15.onnx")
+    chunks = -(-signal.size // SILERO_CHUNK)
+    padded = np.zeros(chunks * SILERO_CHUNK + _SILERO_CONTEXT, dtype=np.float32)
+    padded[_SILERO_CONTEXT : _SILERO_CONTEXT + signal.size] = signal
+    state = np.zeros((2, 1, 128), dtype=np.float32)
+    rate = np.array(SAMPLE_RATE, dtype=np.int64)
+    out = np.empty(chunks, dtype=np.float32)
+    for i in range(chunks):
+        window = padded[i * SILERO_CHUNK : (i + 1) * SILERO_CHUNK + _SILERO_CONTEXT][None, :]
+        probability, state = session.run(None, {"input": window, "state": state, "sr": rate})
+        out[i] = probability[0, 0]
+    return out
