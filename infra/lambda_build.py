@@ -117,7 +117,7 @@ def compile_bytecode(target: Path, modules: list[str]) -> None:
         return
     mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH
     for path in cold_start_files(target, modules):
-        compileall.compile_file(path, quiet=1, invalidation_mode=mode)
+        compileall.compile_file(path, quiet=1, force=True, invalidation_mode=mode)
 
 
 def cold_start_files(target: Path, modules: list[str]) -> list[Path]:
@@ -128,8 +128,9 @@ def cold_start_files(target: Path, modules: list[str]) -> list[Path]:
         "[importlib.import_module(module) for module in sys.argv[2:]];"
         "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
     )
-    env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-I", "-c", probe, str(target), *modules]
+    env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1"}
+    # -B: the probe must not leave timestamp-checked pycs behind (compile_bytecode writes unchecked ones).
+    command = [sys.executable, "-I", "-B", "-c", probe, str(target), *modules]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         print(f"lambda_build: {modules} do not import here, shipping no bytecode for them:\n{result.stderr[-2000:]}")

@@ -224,6 +224,17 @@ def test_sam_build_without_docker_lays_out_packages_and_layers(build_dir):
 
 
 @pytest.mark.slow
+def test_functions_ship_unchecked_bytecode_for_their_cold_start(build_dir):
+    """Lambda's read-only disk cannot cache bytecode, and a zip round-trip breaks timestamp-checked pycs."""
+    for function, (module, _groups) in FUNCTIONS.items():
+        handler = build_dir / function / Path(*module.split(".")).parent / "__pycache__"
+        pycs = list((build_dir / function).rglob("*.cpython-311.pyc"))
+        assert list(handler.glob(f"{module.rsplit('.', 1)[1]}.cpython-311.pyc")), function
+        # flags word after the magic: 0b01 = hash-based, 0b10 = check_source; unchecked hash is 0b01
+        assert {int.from_bytes(pyc.read_bytes()[4:8], "little") for pyc in pycs} == {1}, function
+
+
+@pytest.mark.slow
 def test_runtime_provided_packages_are_left_out(build_dir):
     provided = {_normalized(name) for name in RUNTIME_PROVIDED}
     directories = [*(build_dir / name for name in FUNCTIONS), *(build_dir / name / "python" for name in LAYER_GROUPS)]
