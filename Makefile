@@ -81,6 +81,11 @@ test: test-deps $(STAMP) $(TOOLS_STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m infra.openapi_export docs/openapi.json
 
+## Deeper fuzzing than CI's bounded run: stateless (every operation) and stateful (linked scenarios).
+fuzz: $(STAMP)
+	STATEFUL_FUZZ_EXAMPLES=$${STATEFUL_FUZZ_EXAMPLES:-300} STATEFUL_FUZZ_STEPS=$${STATEFUL_FUZZ_STEPS:-20} \
+	  $(BIN)/python -m pytest tests/reliability/test_stateful_fuzz.py tests/reliability/test_fuzz.py -n 0 -s -p no:randomly
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

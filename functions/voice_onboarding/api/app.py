@@ -125,14 +125,81 @@ def _document_malformed_bodies(app: FastAPI, optional: "_OptionalRouters") -> No
 
     def openapi() -> dict[str, Any]:
         optional.include()  # the schema documents every route, built or not
+        if app.openapi_schema:
+            return app.openapi_schema
         schema = build()
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
                 if isinstance(operation, dict) and "requestBody" in operation:
                     operation.setdefault("responses", {}).setdefault("400", _MALFORMED_BODY)
+        _document_links(schema)
+        _optional_files_as_files(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+VOICE = "/api/voices/{partner}/{voice}"
+SPEAKER = "/api/voice/models/speakers/{name}"
+# OpenAPI links: which response names the resource that later operations address. Clients see how
+# calls chain; the stateful fuzzer (tests/reliability/test_stateful_fuzz.py) follows them to create
+# voices, samples and speakers and then call every operation on them.
+_LINKS: list[tuple[str, str, str, str, dict[str, str]]] = [
+    # (producer method, producer path, status, consumers' path prefix, parameters)
+    (
+        "post",
+        "/api/voices/{partner}",
+        "201",
+        VOICE,
+        {"partner": "$request.path.partner", "voice": "$response.body#/name"},
+    ),
+    (
+        "post",
+        "/api/voices/{partner}/empty",
+        "201",
+        VOICE,
+        {"partner": "$request.path.partner", "voice": "$response.body#/name"},
+    ),
+    ("put", f"{VOICE}/name", "200", VOICE, {"partner": "$request.path.partner", "voice": "$response.body#/name"}),
+    (
+        "post",
+        f"{VOICE}/samples",
+        "201",
+        f"{VOICE}/samples/{{index}}",
+        {"partner": "$request.path.partner", "voice": "$request.path.voice", "index": "$response.body#/index"},
+    ),
+    ("post", "/api/voice/models/speakers", "201", SPEAKER, {"name": "$response.body#/name"}),
+]
+
+
+def _optional_files_as_files(schema: dict[str, Any]) -> None:
+    """An optional upload (`UploadFile | None`) is documented by FastAPI as anyOf[binary, null]; a
+    multipart part can only be present or absent, and generators (schemathesis, client codegen) only
+    send a part as a file when its schema is the binary string itself. Document it as that."""
+    for component in schema.get("components", {}).get("schemas", {}).values():
+        for name, prop in component.get("properties", {}).items():
+            variants = prop.get("anyOf") or []
+            binary = [v for v in variants if v.get("contentMediaType") == "application/octet-stream"]
+            if len(variants) == 2 and binary and {"type": "null"} in variants:
+                rest = {k: v for k, v in prop.items() if k != "anyOf"}
+                component["properties"][name] = {**binary[0], **rest}
+
+
+def _document_links(schema: dict[str, Any]) -> None:
+    paths = schema.get("paths", {})
+    for method, path, status, prefix, parameters in _LINKS:
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        links = response.setdefault("links", {})
+        for target, item in paths.items():
+            if not target.startswith(prefix):
+                continue
+            for operation in item.values():
+                if not isinstance(operation, dict):
+                    continue
+                used = {name: value for name, value in parameters.items() if "{" + name + "}" in target}
+                links[operation["operationId"]] = {"operationId": operation["operationId"], "parameters": used}
 
 
 _MALFORMED_BODY = {
