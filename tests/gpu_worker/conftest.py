@@ -6,8 +6,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests import audio_factory
+
+# CI runs two xdist workers on two cores: torch's default intra-op threads would oversubscribe them, and
+# OpenMP's spin-waits then cost more CPU than the tiny models' work.
+torch.set_num_threads(1)
 
 
 class BlobServer:
