@@ -95,14 +95,14 @@ def test_clone_build_input_presigns_the_contracts_urls(services, dispatcher, cli
     assert worker_input["kind"] == "clone" and worker_input["tts_type"] == "kyutai"
     assert _key_of(worker_input["reference_url"], bucket) == record.reference_key
     conditioning = _key_of(worker_input["outputs"]["voice_conditioning"], bucket)
-    assert conditioning == f"{OWNER}/speakers/{record.speaker_id}/conditioning/kyutai.npy"
+    assert conditioning == f"{OWNER}/speakers/{record.speaker_id}/conditioning/kyutai.safetensors"
 
 
 def test_clone_result_makes_the_speaker_ready(services, dispatcher, clips):
     record = _ready(services, dispatcher, clips)
     stored = services.speakers.require(OWNER, "aria-custom")
     assert speakers.speaker_status(stored) == "ready"
-    assert stored.conditioning_key == f"{OWNER}/speakers/{record.speaker_id}/conditioning/kyutai.npy"
+    assert stored.conditioning_key == f"{OWNER}/speakers/{record.speaker_id}/conditioning/kyutai.safetensors"
     assert stored.conditioning_info == {"tts_type": "kyutai", "embedding_dim": 8, "reference_duration": 12.0}
 
 
@@ -137,7 +137,7 @@ def test_late_clone_upload_after_delete_is_removed(services, dispatcher, clips, 
     job = dispatcher.jobs[0]
     services.speakers.update(OWNER, "aria-custom", {"clone_status": JobStatus.FAILED.value})
     speakers.delete_speaker(services, OWNER, "aria-custom")
-    services.blobs.put_bytes(f"{OWNER}/speakers/{record.speaker_id}/conditioning/kyutai.npy", b"npy")
+    services.blobs.put_bytes(f"{OWNER}/speakers/{record.speaker_id}/conditioning/kyutai.safetensors", b"npy")
     clone.apply_result(services, job, {"tts_type": "kyutai", "embedding_dim": 8})
     assert all_bucket_keys() == []
 
@@ -269,7 +269,7 @@ def test_delete_leaves_no_item_and_no_object(services, dispatcher, clips, all_bu
     _fill_dataset(services, clips)
     speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
     prefix = f"{OWNER}/speakers/{record.speaker_id}/"
-    services.blobs.put_bytes(prefix + "conditioning/kyutai.npy", b"npy")
+    services.blobs.put_bytes(prefix + "conditioning/kyutai.safetensors", b"npy")
     services.blobs.put_bytes(prefix + "adapters/v1/adapter.zip", b"zip")
     train_lora.apply_result(services, _train_job(dispatcher), TRAIN_OUTPUT)
     catalog.deploy(services, OWNER, "aria-custom")

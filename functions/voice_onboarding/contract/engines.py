@@ -19,6 +19,8 @@ class EngineCapabilities(BaseModel):
     artifact_format: str = Field(description="what the embedding ZIP holds per sample")
     can_synthesize: bool
     can_train: bool
+    # Extension of the file a `clone` job stores for a speaker: the voice artifact, or the similarity vector.
+    conditioning_extension: str = "npy"
 
     def speaks(self, language: str) -> bool:
         """Whether a BCP-47 tag (en-US, hi-IN) is in the engine's languages (its language subtag decides)."""
@@ -41,6 +43,7 @@ ENGINES: MappingProxyType[str, EngineCapabilities] = MappingProxyType(
             artifact_format="voice.safetensors {'prefix': [1 + 16, frames] moshi audio prefix} + prompt.wav",
             can_synthesize=True,
             can_train=True,
+            conditioning_extension="safetensors",
         ),
         KYUTAI_POCKET: EngineCapabilities(
             tts_type=KYUTAI_POCKET,
@@ -51,6 +54,7 @@ ENGINES: MappingProxyType[str, EngineCapabilities] = MappingProxyType(
             artifact_format="voice.safetensors (pocket-tts export_model_state voice state) + prompt.wav",
             can_synthesize=True,
             can_train=False,
+            conditioning_extension="safetensors",
         ),
         RESEMBLYZER: EngineCapabilities(
             tts_type=RESEMBLYZER,

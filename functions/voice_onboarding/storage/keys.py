@@ -1,5 +1,7 @@
 """Table keys and S3 object keys: the single source of the storage layout."""
 
+from voice_onboarding.contract.engines import capabilities
+
 VOICE_SK_PREFIX = "VOICE#"
 
 
@@ -69,7 +71,9 @@ def dataset_sample_key(owner: str, speaker_id: str, sample_id: str, extension: s
 
 
 def speaker_conditioning_key(owner: str, speaker_id: str, tts_type: str) -> str:
-    return f"{speaker_prefix(owner, speaker_id)}conditioning/{tts_type}.npy"
+    """The clone job's output: a Kyutai voice artifact (.safetensors) or a similarity vector (.npy)."""
+    extension = capabilities(tts_type).conditioning_extension
+    return f"{speaker_prefix(owner, speaker_id)}conditioning/{tts_type}.{extension}"
 
 
 def adapter_key(owner: str, speaker_id: str, version: int) -> str:
