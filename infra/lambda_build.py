@@ -23,9 +23,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script by make
 
-from infra.lambda_packages import FUNCTIONS, LAYER_GROUPS, NO_DEPS, RUNTIME_PROVIDED, requirements_file
+from infra.lambda_packages import (
+    FUNCTIONS,
+    LAYER_GROUPS,
+    LAYER_IMPORTS,
+    NO_DEPS,
+    RUNTIME_PROVIDED,
+    requirements_file,
+)
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+# Pins for the Lambda platform only (the dev venv may resolve newer versions of the same groups).
+LAMBDA_CONSTRAINTS = "constraints-lambda.txt"
 LAMBDA_PYTHON = (3, 11)
 PIP_PLATFORM = [
     "--only-binary=:all:",
@@ -44,6 +53,7 @@ def pip_install(groups: list[str], target: Path, source: Path) -> None:
     without_deps = [line for line in requirements if _normalized(_name(line)) in {_normalized(n) for n in NO_DEPS}]
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts"]
     command += ["--no-compile", *PIP_PLATFORM, "--target", str(target)]  # compile_bytecode picks the modules
+    command += ["--constraint", str(source / LAMBDA_CONSTRAINTS)]
     with_deps = [line for line in requirements if line not in without_deps]
     subprocess.run([*command, *with_deps], check=True)
     if without_deps:
@@ -83,6 +93,11 @@ def remove_distribution(target: Path, name: str) -> bool:
 # libraries, Cython declarations), and numpy's extension modules that exist for its test suite (~3 MB).
 UNUSED_AT_RUN_TIME = (
     *("*.pyi", "*.h", "*.a", "*.pxd", "numpy/_core/_simd.*.so", "numpy/_core/_*_tests.*.so"),
+    # numpy 1.x (the Lambda build's, see constraints-lambda.txt) keeps _simd under core/, and has a deprecated
+    # distutils; onnxruntime's model-conversion tooling is never used for inference
+    # (not its _multiarray_tests: numpy 1.x's own import reads it).
+    *("numpy/core/_simd.*.so", "numpy/distutils/**/*"),
+    *("onnxruntime/transformers/**/*", "onnxruntime/quantization/**/*", "onnxruntime/tools/**/*"),
     # The quality models' wheels ship more models than the splitter reads (audio/models.py): DNSMOS P.835
     # sig_bak_ovr.onnx and Silero's 16k_op15 ONNX stay; the AEC/PLC/P.808 models, Silero's TorchScript,
     # half-precision, OpenVINO and other variants (~22 MB) go.
@@ -99,15 +114,20 @@ def prune(target: Path) -> None:
     """Test suites (numpy's are ~10 MB), build-time files, console scripts and stray caches."""
     shutil.rmtree(target / "bin", ignore_errors=True)
     for pattern in UNUSED_AT_RUN_TIME:
-        for path in target.glob(pattern if "/" in pattern else f"**/{pattern}"):
-            path.unlink()
+        for path in list(target.glob(pattern if "/" in pattern else f"**/{pattern}")):
+            if path.is_file():
+                path.unlink()
     for directory in sorted(target.rglob("*"), key=lambda p: -len(p.parts)):
+        if not directory.is_dir():
+            continue
         package_tests = directory.name == "tests" and (directory.parent / "__init__.py").exists()
-        if directory.is_dir() and (package_tests or directory.name == "__pycache__"):
+        if package_tests or directory.name == "__pycache__":
             shutil.rmtree(directory)
+        elif not any(directory.iterdir()):
+            directory.rmdir()  # emptied by the patterns above
 
 
-def compile_bytecode(target: Path, modules: list[str]) -> None:
+def compile_bytecode(target: Path, modules: list[str], layer: bool = False) -> None:
     """/var/task and /opt are read-only, so a module without a .pyc is compiled again at every cold start.
     Bytecode for the files that importing `modules` (a handler, a layer's packages) loads: for all of
     them it would add ~8 MB to an orchestration package. unchecked-hash pycs are used without comparing
@@ -116,11 +136,11 @@ def compile_bytecode(target: Path, modules: list[str]) -> None:
         print(f"lambda_build: Python {sys.version_info[:2]} is not the runtime's 3.11; shipping no bytecode")
         return
     mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH
-    for path in cold_start_files(target, modules):
+    for path in cold_start_files(target, modules, layer):
         compileall.compile_file(path, quiet=1, force=True, invalidation_mode=mode)
 
 
-def cold_start_files(target: Path, modules: list[str]) -> list[Path]:
+def cold_start_files(target: Path, modules: list[str], layer: bool) -> list[Path]:
     """The files under target that importing the modules loads. The build interpreter's own site-packages
     stand in for the runtime's boto3 and for the layers (their files are not under target, so not listed)."""
     probe = (
@@ -133,17 +153,13 @@ def cold_start_files(target: Path, modules: list[str]) -> list[Path]:
     command = [sys.executable, "-I", "-B", "-c", probe, str(target), *modules]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
+        if layer:  # what the functions import from a layer must import from it
+            raise SystemExit(f"lambda_build: the layer's {modules} do not import:\n{result.stderr[-3000:]}")
         print(f"lambda_build: {modules} do not import here, shipping no bytecode for them:\n{result.stderr[-2000:]}")
         return []
     root = target.resolve()
     files = (Path(name).resolve() for name in json.loads(result.stdout.splitlines()[-1]) if name)
     return [path for path in files if path.suffix == ".py" and path.is_relative_to(root)]
-
-
-def top_level_modules(target: Path) -> list[str]:
-    """The importable packages and modules a layer installed."""
-    packages = [path.name for path in target.iterdir() if (path / "__init__.py").exists()]
-    return sorted(packages + [path.stem for path in target.glob("*.py")])
 
 
 def dependencies(groups: list[str], source: Path, cache_root: Path) -> Path:
@@ -152,6 +168,7 @@ def dependencies(groups: list[str], source: Path, cache_root: Path) -> Path:
     key = hashlib.sha256()
     for group in groups:
         key.update(group.encode() + (source / requirements_file(group)).read_bytes())
+    key.update((source / LAMBDA_CONSTRAINTS).read_bytes())
     key.update(repr((PIP_PLATFORM, NO_DEPS, RUNTIME_PROVIDED, UNUSED_AT_RUN_TIME)).encode())
     cache_root.mkdir(parents=True, exist_ok=True)
     directory = cache_root / key.hexdigest()[:16]
@@ -184,7 +201,7 @@ def build(logical_id: str, artifacts: Path, source: Path) -> None:
     else:
         raise SystemExit(f"lambda_build: {logical_id} is neither a function nor a layer of infra/lambda_packages.py")
     shutil.copytree(dependencies(list(groups), source, artifacts.parent / ".lambda-deps"), target, dirs_exist_ok=True)
-    compile_bytecode(target, cold_start or top_level_modules(target))
+    compile_bytecode(target, cold_start or list(LAYER_IMPORTS[logical_id]), layer=cold_start is None)
 
 
 def main() -> None:

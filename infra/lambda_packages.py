@@ -24,6 +24,12 @@ LAYER_GROUPS: dict[str, str] = {
     "FfmpegLayer": "ffmpeg",
     "AnalysisLayer": "analysis",
 }
+# What the functions import from each layer: the build imports these (and fails if they do not import)
+# to ship their bytecode. speechmos and silero_vad are not imported at all, only their ONNX files read.
+LAYER_IMPORTS: dict[str, tuple[str, ...]] = {
+    "FfmpegLayer": ("imageio_ffmpeg",),
+    "AnalysisLayer": ("numpy", "onnxruntime"),
+}
 
 # Distributions the Lambda python3.11 runtime already provides (/var/runtime): the build leaves them out.
 # botocore alone is ~25 MB unzipped, more than everything else an orchestration function ships.

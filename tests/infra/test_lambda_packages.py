@@ -24,6 +24,7 @@ from infra.lambda_packages import (
     FUNCTIONS,
     LAMBDA_LIMIT,
     LAYER_GROUPS,
+    LAYER_IMPORTS,
     ORCHESTRATION_BUDGET,
     RUNTIME_PROVIDED,
     budget,
@@ -68,7 +69,7 @@ def test_template_functions_are_the_packaged_ones_and_build_with_the_makefile():
 
 def test_layers_are_built_once_and_attached_only_where_declared():
     layers = resources_of_type("AWS::Serverless::LayerVersion")
-    assert set(layers) == set(LAYER_GROUPS)
+    assert set(layers) == set(LAYER_GROUPS) == set(LAYER_IMPORTS)
     for name, layer in layers.items():
         assert layer["Metadata"]["BuildMethod"] == "makefile", name
         assert layer["Properties"]["CompatibleRuntimes"] == [load_template()["Globals"]["Function"]["Runtime"]]
@@ -252,6 +253,24 @@ def test_every_function_fits_its_budget(build_dir):
     for name, size in sizes.items():
         limit = min(budget(name), LAMBDA_LIMIT)
         assert size.total <= limit, f"{name}: {size.total / 1e6:.1f} MB unzipped, budget {limit / 1e6:.0f} MB"
+
+
+@pytest.mark.slow
+def test_split_runs_its_quality_models_from_its_package_and_layers_alone(build_dir, tmp_path):
+    """The models load lazily, so the handler import does not prove them: run both on the Lambda's sys.path
+    (onnxruntime 1.16.3, the only wheel for glibc 2.26, needs numpy 1.x: constraints-lambda.txt)."""
+    paths = bundle_paths(build_dir, "SplitFunction", runtime_standin(tmp_path / "runtime"))
+    code = (
+        "import sys; sys.path[:0] = sys.argv[1:]; import numpy as np, onnxruntime;"
+        "from voice_onboarding.audio import models; signal = np.random.default_rng(0).normal(0, 0.1, 16000);"
+        "print(onnxruntime.__version__, np.__version__, models.dnsmos(signal).ovrl,"
+        " models.speech_probabilities(signal).shape)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", code, *map(str, paths)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    print(result.stdout)
 
 
 @pytest.mark.slow
