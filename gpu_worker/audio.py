@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from voice_onboarding.contract.quality import OPUS_BITRATE_KBPS, OPUS_SAMPLE_RATE
+
 SAMPLE_RATE = 16_000
 
 
@@ -30,11 +32,13 @@ def load_mono(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def encode_opus(wav: np.ndarray, sample_rate: int) -> bytes:
-    """Encode float mono PCM to Ogg/Opus bytes (the test-sample format of the contract)."""
+    """Encode float mono PCM to Ogg/Opus bytes, the format of every file the service serves
+    (contract/quality.py): 96 kb/s CBR (libopus' default VBR overshoots to ~160 on speech), mono, 48 kHz."""
     pcm = np.clip(wav, -1.0, 1.0).astype(np.float32).tobytes()
     proc = subprocess.run(
         [ffmpeg_exe(), "-v", "error", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-i", "-",
-         "-c:a", "libopus", "-b:a", "48k", "-f", "ogg", "-"],
+         "-ac", "1", "-ar", str(OPUS_SAMPLE_RATE), "-c:a", "libopus", "-b:a", f"{OPUS_BITRATE_KBPS}k",
+         "-vbr", "off", "-f", "ogg", "-"],
         input=pcm,
         capture_output=True,
         check=True,

@@ -11,7 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from voice_onboarding.contract.quality import MAX_CLIPPING_RATIO, MIN_SNR_DB, MIN_SPEECH_RATIO
+from voice_onboarding.contract.quality import (
+    MAX_CLIPPING_RATIO,
+    MIN_SNR_DB,
+    MIN_SPEECH_RATIO,
+    MIXED_MIN_FRACTION,
+    MIXED_WINDOW_MARGIN,
+)
 
 # Outlier rule: below median - max(MAD_K * 1.4826 * MAD, MIN_MARGIN), or below ABS_FLOOR.
 MAD_K = 3.0
@@ -83,16 +89,51 @@ def outlier_mask(similarities: np.ndarray) -> tuple[np.ndarray, float]:
     return (similarities < threshold) | (similarities < ABS_FLOOR), threshold
 
 
+def mixed_speakers(indices: Sequence[int], windows: Sequence[np.ndarray], window_seconds: float) -> dict[int, str]:
+    """Samples whose windows disagree with the voice, with the reason, by sample index.
+
+    A whole-sample embedding averages a second speaker away (a sample that is 25-50 % someone else scores
+    only a little below clean ones), so each sample is also embedded in short windows. The voice is the
+    robust centroid of every window of every sample; a window is another speaker when its similarity falls
+    below the median window similarity by more than max(MIXED_WINDOW_MARGIN, MAD_K x scaled MAD). A sample
+    is mixed when at least MIXED_MIN_FRACTION of its windows (and at least one) are."""
+    nonempty = [w for w in windows if len(w)]
+    if not nonempty:
+        return {}
+    everything = normalize(np.concatenate(nonempty))
+    centroid = robust_centroid(everything)
+    all_sims = everything @ centroid
+    med = float(np.median(all_sims))
+    mad = float(np.median(np.abs(all_sims - med)))
+    threshold = med - max(MIXED_WINDOW_MARGIN, MAD_K * 1.4826 * mad)
+    hop = window_seconds / 2
+    mixed: dict[int, str] = {}
+    for idx, sample_windows in zip(indices, windows, strict=True):
+        if not len(sample_windows):
+            continue
+        sims = normalize(sample_windows) @ centroid
+        odd = np.flatnonzero(sims < threshold)
+        if odd.size and odd.size >= MIXED_MIN_FRACTION * sims.size:
+            where = ", ".join(f"{i * hop:.1f}-{i * hop + window_seconds:.1f} s" for i in odd[:4])
+            mixed[idx] = (
+                f"mixed speakers: {odd.size} of {sims.size} windows ({where}) differ from the voice "
+                f"(similarity {float(sims[odd].min()):.2f} vs median {med:.2f}, threshold {threshold:.2f})"
+            )
+    return mixed
+
+
 def score_samples(
     indices: Sequence[int],
     embeddings: np.ndarray,
     qualities: Sequence[Mapping[str, Any] | None],
     test_similarities: Mapping[int, float] | None = None,
+    mixed: Mapping[int, str] | None = None,
 ) -> tuple[list[Scored], np.ndarray]:
     """Returns the scores sorted best first and the centroid of the unflagged samples.
 
     `test_similarities`: per sample index, cosine of the test samples spoken from its artifact vs the sample
     itself (engines that synthesize): how well the artifact carries the voice; averaged into the similarity.
+    `mixed`: reasons from mixed_speakers(); such samples are flagged (so never preferred).
     """
     embeddings = normalize(np.asarray(embeddings, dtype=np.float32))
     sims = loo_similarities(embeddings)
@@ -115,7 +156,17 @@ def score_samples(
             )
         if q_reason:
             reasons.append(q_reason)
+        if mixed and idx in mixed:
+            reasons.append(mixed[idx])
         scored.append(Scored(idx, round(score, 4), round(sim, 4), bool(reasons), "; ".join(reasons) or None, synth))
     scored.sort(key=lambda s: (s.flagged, -s.score))  # unflagged first, then best score
-    keep = ~voice_out if (~voice_out).any() else np.ones(len(sims), dtype=bool)
+    # The centroid ignores mixed samples too: a second voice would pull it.
+    clean = ~voice_out & np.array([not (mixed and idx in mixed) for idx in indices])
+    keep = clean if clean.any() else np.ones(len(sims), dtype=bool)
     return scored, robust_centroid(embeddings[keep]) if keep.sum() >= 3 else normalize(embeddings[keep].mean(0))
+
+
+def preferred(scored: Sequence[Scored]) -> int | None:
+    """The best unflagged sample (scored is sorted best first), None when every sample is flagged:
+    a flagged sample (another speaker, mixed, noisy) is never the voice's preferred sample."""
+    return next((s.sample_index for s in scored if not s.flagged), None)

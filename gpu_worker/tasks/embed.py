@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from gpu_worker import audio, scoring, transfer, voices
-from gpu_worker.engines import Engine
+from gpu_worker.engines import Engine, speaker_encoder
 from voice_onboarding.contract.engines import capabilities
 from voice_onboarding.contract.gpu import EmbedInput, EmbedResult, SampleScore, TestSampleOut, test_filename
+from voice_onboarding.contract.quality import MIXED_WINDOW_SECONDS
 
 NO_SYNTHESIS_NOTE = "engine {name} cannot synthesize: no test samples; scores use sample-vs-centroid similarity only"
 SIMILARITY_ENCODER = "resemblyzer VoiceEncoder (GE2E, 16 kHz), L2-normalised"
@@ -57,14 +58,18 @@ def run(inp: EmbedInput, progress: Callable[[str], None]) -> dict:
         timings["download"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        embeddings = []
+        embeddings, windows = [], []
         for n, (sample, path) in enumerate(zip(inp.samples, paths, strict=True), 1):
             progress(f"embedding sample {n}/{len(inp.samples)}")
+            wav = audio.load_mono(path)
             try:
-                embeddings.append(engine.embed(audio.load_mono(path), audio.SAMPLE_RATE))
+                embeddings.append(engine.embed(wav, audio.SAMPLE_RATE))
             except ValueError as exc:
                 raise ValueError(f"sample {sample.index}: {exc}") from exc
+            # Windows of the sample, judged by the same speaker encoder: a second speaker inside a sample.
+            windows.append(speaker_encoder.embed_windows(wav, audio.SAMPLE_RATE, MIXED_WINDOW_SECONDS))
         emb = scoring.normalize(np.stack(embeddings))
+        mixed = scoring.mixed_speakers([s.index for s in inp.samples], windows, MIXED_WINDOW_SECONDS)
         timings["embed"] = time.perf_counter() - t
 
         test_sims: dict[int, float] = {}
@@ -99,7 +104,8 @@ def run(inp: EmbedInput, progress: Callable[[str], None]) -> dict:
 
         progress("scoring")
         indices = [s.index for s in inp.samples]
-        scored, centroid = scoring.score_samples(indices, emb, [s.quality for s in inp.samples], test_sims or None)
+        qualities = [s.quality for s in inp.samples]
+        scored, centroid = scoring.score_samples(indices, emb, qualities, test_sims or None, mixed)
         note = None if engine.can_synthesize else NO_SYNTHESIS_NOTE.format(name=engine.name)
         t = time.perf_counter()
         progress("uploading embedding zip")
@@ -110,7 +116,7 @@ def run(inp: EmbedInput, progress: Callable[[str], None]) -> dict:
         tts_type=inp.tts_type,
         sample_scores=[SampleScore(**vars(s)) for s in scored],
         test_samples=test_samples,
-        preferred_sample_index=scored[0].sample_index,
+        preferred_sample_index=scoring.preferred(scored),
         embedding_dim=int(emb.shape[1]),
         timings={k: round(v, 3) for k, v in timings.items()},
         note=note,

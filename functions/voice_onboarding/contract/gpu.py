@@ -126,7 +126,7 @@ class EmbedResult(BaseModel):
     tts_type: str
     sample_scores: list[SampleScore]
     test_samples: list[TestSampleOut]
-    preferred_sample_index: int
+    preferred_sample_index: int | None  # None when every sample is flagged: a flagged one is never preferred
     embedding_dim: int
     timings: dict[str, float]
     note: str | None = None

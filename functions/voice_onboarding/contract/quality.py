@@ -23,5 +23,5 @@ OPUS_SAMPLE_RATE = 48_000
 # Mixed speakers (worker): windows of a sample are embedded; a window whose cosine to the voice's
 # centroid falls this far below the sample set's typical window similarity is another speaker.
 MIXED_WINDOW_SECONDS = 2.5
-MIXED_WINDOW_MARGIN = 0.1  # cosine below the median window similarity of the voice
+MIXED_WINDOW_MARGIN = 0.05  # cosine below the median window similarity of the voice (or K x MAD)
 MIXED_MIN_FRACTION = 0.2  # share of a sample's windows that must disagree to flag it

@@ -43,7 +43,7 @@ class EmbedOutput(BaseModel):
     tts_type: str
     sample_scores: list[_SampleScore] = Field(min_length=1)
     test_samples: list[_TestSample] = Field(default_factory=list)
-    preferred_sample_index: int
+    preferred_sample_index: int | None  # None: every sample was flagged, none is preferred
 
 
 def _voice(services: Services, job: PipelineJob) -> VoiceRecord | None:
