@@ -85,10 +85,21 @@ def test_loudness_meter_agrees_with_pyloudnorm():
         assert integrated_lufs(signal, rate) == pytest.approx(expected, abs=0.3)
 
 
-def test_uploaded_audio_is_stored_as_opus_near_96kbps(speech_recording, tmp_path):
-    target = tmp_path / "upload.opus"
-    transcode_to_opus(speech_recording.path, target)
-    assert 88 <= bitrate_kbps(target) <= 104
+def test_uploaded_audio_is_stored_as_opus_near_96kbps_and_samples_at_the_loudness_target(speech_recording, tmp_path):
+    original = tmp_path / "upload.opus"
+    transcode_to_opus(speech_recording.path, original)
+    assert 88 <= bitrate_kbps(original) <= 104
+    quiet = tmp_path / "quiet.wav"  # an uploaded sample recorded 18 dB too quiet
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-i", str(speech_recording.path), "-t", "8", "-af", "volume=-18dB",
+         str(quiet)],
+        check=True,
+    )  # fmt: skip
+    sample = tmp_path / "sample.opus"
+    transcode_to_opus(quiet, sample, normalise=True)
+    integrated, true_peak = _ebur128(sample)
+    assert integrated == pytest.approx(LOUDNESS_TARGET_LUFS, abs=1.0) and true_peak <= TRUE_PEAK_CEILING_DBTP
+    assert 88 <= bitrate_kbps(sample) <= 104
 
 
 def test_dnsmos_scores_noisy_speech_below_clean_speech(speech_recording):

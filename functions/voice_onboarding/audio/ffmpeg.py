@@ -6,6 +6,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 
 from voice_onboarding.contract.quality import OPUS_BITRATE_KBPS, OPUS_SAMPLE_RATE
@@ -67,15 +68,38 @@ def probe(path: Path) -> AudioInfo:
     )
 
 
-def transcode_to_opus(source: Path, target: Path, timeout: float = 300) -> float:
+def transcode_to_opus(source: Path, target: Path, timeout: float = 300, normalise: bool = False) -> float:
     """Decode anything ffmpeg reads and encode opus 96 kbps mono 48 kHz (the seed's storage format).
-    Returns the decoded duration in seconds. Corrupt or non-audio input raises InvalidAudio."""
+    Returns the decoded duration in seconds. Corrupt or non-audio input raises InvalidAudio.
+    `normalise`: a sample, brought to the loudness target like split samples (measured on the first
+    encode, then encoded again from the source with the gain)."""
+    duration = _transcode(source, target, timeout, gain_db=0.0)
+    if normalise:
+        from voice_onboarding.audio.loudness import normalisation
+
+        _, _, gain = normalisation(decode_mono(target, 16_000), 16_000)
+        if abs(gain) > 0.1:
+            _transcode(source, target, timeout, gain_db=gain)
+    return duration
+
+
+def decode_mono(path: Path, rate: int) -> np.ndarray:
+    """A whole (short) file as mono float32 at `rate`."""
+    result = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
+        capture_output=True,
+        timeout=300,
+    )
+    return np.frombuffer(result.stdout, dtype=np.float32)
+
+
+def _transcode(source: Path, target: Path, timeout: float, gain_db: float) -> float:
     if source.stat().st_size == 0:
         raise InvalidAudio("Uploaded file is empty")
     probe(source)
     command = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-stats",
-        "-i", str(source), "-vn", "-map", "0:a:0", *OPUS_ARGS, str(target),
+        "-i", str(source), "-vn", "-map", "0:a:0", "-af", f"volume={gain_db:.2f}dB", *OPUS_ARGS, str(target),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     times = list(_TIME_RE.finditer(result.stderr))

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from voice_onboarding.contract.quality import LOUDNESS_TARGET_LUFS, TRUE_PEAK_CEILING_DBTP
+
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
 BLOCK_SECONDS = 0.4
@@ -16,6 +18,9 @@ STEP_SECONDS = 0.1
 # BS.1770 filter prototypes, as pyloudnorm parameterises them: (gain dB, centre Hz, Q).
 _SHELF = (4.0, 1681.974450955533, 0.7071752369554196)
 _HIGH_PASS = (38.13547087602444, 0.5003270373238773)
+# The peak is read on a 16 kHz analysis signal, which can miss inter-sample and >8 kHz peaks of the
+# full-band encode: the gain keeps this much below the true-peak ceiling.
+PEAK_MARGIN_DB = 1.0
 _IR_PAD_SECONDS = 0.5  # zero padding so the high-pass impulse response does not wrap around
 
 
@@ -70,3 +75,14 @@ def integrated_lufs(signal: np.ndarray, rate: int) -> float:
     relative = -0.691 + 10 * math.log10(float(gated.mean())) + RELATIVE_GATE_LU
     kept = power[(loudness > ABSOLUTE_GATE_LUFS) & (loudness > relative)]
     return -0.691 + 10 * math.log10(float(kept.mean()))
+
+
+def normalisation(signal: np.ndarray, rate: int) -> tuple[float, float, float]:
+    """(measured LUFS, peak dBFS, gain dB): the linear gain to LOUDNESS_TARGET_LUFS, lowered when the peak
+    would pass TRUE_PEAK_CEILING_DBTP (less PEAK_MARGIN_DB). A silent signal counts as -70 LUFS."""
+    lufs = integrated_lufs(signal, rate)
+    if not np.isfinite(lufs):
+        lufs = ABSOLUTE_GATE_LUFS
+    peak_db = 20 * math.log10(float(np.max(np.abs(signal))) + 1e-9) if signal.size else -180.0
+    gain = min(LOUDNESS_TARGET_LUFS - lufs, TRUE_PEAK_CEILING_DBTP - PEAK_MARGIN_DB - peak_db)
+    return lufs, peak_db, gain

@@ -24,18 +24,16 @@ from pydantic import BaseModel, ConfigDict
 
 from voice_onboarding.audio import models, vad
 from voice_onboarding.audio.ffmpeg import OPUS_ARGS, ffmpeg_exe
-from voice_onboarding.audio.loudness import integrated_lufs
+from voice_onboarding.audio.loudness import normalisation
 from voice_onboarding.audio.vad import FRAME, FRAME_SECONDS, SAMPLE_RATE, FrameFeatures, SpeechMap
 from voice_onboarding.contract.quality import (
     CUT_GUARD_SECONDS,
-    LOUDNESS_TARGET_LUFS,
     MAX_CLIPPING_RATIO,
     MAX_LENGTH_FRACTION,
     MIN_DNSMOS_OVRL,
     MIN_LENGTH_FRACTION,
     MIN_SNR_DB,
     MIN_SPEECH_RATIO,
-    TRUE_PEAK_CEILING_DBTP,
 )
 from voice_onboarding.domain.voice import format_timestamp
 
@@ -50,10 +48,8 @@ EDGE_PAUSE_SECONDS = 0.3
 SILENT_DBFS = -55.0  # a recording whose loud parts stay below this is silent
 # Thresholds shared with the worker (contract/quality.py): a sample is rejected when it is distorted,
 # noise-dominated, mostly pauses or perceptually degraded; it lasts 0.6-1.1 x the target.
-# Loudness normalisation of every sample (EBU R128 / BS.1770): linear gain to the integrated target,
-# lowered when the peak would pass the ceiling. The peak is read on the 16 kHz analysis signal, which
-# can miss inter-sample and >8 kHz peaks of the full-band encode: PEAK_MARGIN_DB covers that.
-PEAK_MARGIN_DB = 1.0
+# Loudness normalisation of every sample (EBU R128 / BS.1770, audio/loudness.py): linear gain to the
+# integrated target, lowered when the peak would pass the ceiling.
 # DNSMOS and the Silero refinement run on the best-ranked candidates only (max_samples + this many).
 EXTRA_CANDIDATES = 3
 ENCODE_BATCH = 20  # samples per ffmpeg process (one input + one output each)
@@ -332,11 +328,7 @@ def refine_cuts(segment: Segment, piece: np.ndarray, offset: int) -> Segment:
 def _perceptual(segment: Segment, piece: np.ndarray, offset: int) -> dict[str, float]:
     """Loudness, peak, normalisation gain and DNSMOS of a segment, from its decoded piece."""
     audio = piece[(segment.start - offset) * FRAME : (segment.end - offset) * FRAME]
-    lufs = integrated_lufs(audio, SAMPLE_RATE)
-    peak_db = 20 * float(np.log10(float(np.max(np.abs(audio))) + 1e-9))
-    if not np.isfinite(lufs):
-        lufs = -70.0
-    gain = min(LOUDNESS_TARGET_LUFS - lufs, TRUE_PEAK_CEILING_DBTP - PEAK_MARGIN_DB - peak_db)
+    lufs, peak_db, gain = normalisation(audio, SAMPLE_RATE)
     mos = models.dnsmos(audio)
     return {
         "source_lufs": round(lufs, 1),

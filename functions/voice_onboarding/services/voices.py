@@ -246,7 +246,7 @@ def add_sample(services: Services, partner: str, name: str, audio_path: Path) ->
     record = services.voices.require(partner, name)
     with tempfile.TemporaryDirectory() as workdir:
         encoded = Path(workdir) / "sample.opus"
-        duration = transcode_to_opus(audio_path, encoded)
+        duration = transcode_to_opus(audio_path, encoded, normalise=True)  # to the split samples' loudness
         # Upload under a unique staging key first: the index is only known once the
         # conditional write that claims it succeeds. Staging lives under uploads/, which the
         # bucket's lifecycle rule empties, so even a failed compensation leaves nothing for long.
