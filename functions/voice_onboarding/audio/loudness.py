@@ -21,6 +21,7 @@ _HIGH_PASS = (38.13547087602444, 0.5003270373238773)
 # The peak is read on a 16 kHz analysis signal, which can miss inter-sample and >8 kHz peaks of the
 # full-band encode: the gain keeps this much below the true-peak ceiling.
 PEAK_MARGIN_DB = 1.0
+MAX_GAIN_DB = 30.0  # near-silence (a failed recording) is not blown up into loud hiss
 _IR_PAD_SECONDS = 0.5  # zero padding so the high-pass impulse response does not wrap around
 
 
@@ -79,10 +80,11 @@ def integrated_lufs(signal: np.ndarray, rate: int) -> float:
 
 def normalisation(signal: np.ndarray, rate: int) -> tuple[float, float, float]:
     """(measured LUFS, peak dBFS, gain dB): the linear gain to LOUDNESS_TARGET_LUFS, lowered when the peak
-    would pass TRUE_PEAK_CEILING_DBTP (less PEAK_MARGIN_DB). A silent signal counts as -70 LUFS."""
+    would pass TRUE_PEAK_CEILING_DBTP (less PEAK_MARGIN_DB), at most MAX_GAIN_DB. A silent signal counts
+    as -70 LUFS."""
     lufs = integrated_lufs(signal, rate)
     if not np.isfinite(lufs):
         lufs = ABSOLUTE_GATE_LUFS
     peak_db = 20 * math.log10(float(np.max(np.abs(signal))) + 1e-9) if signal.size else -180.0
-    gain = min(LOUDNESS_TARGET_LUFS - lufs, TRUE_PEAK_CEILING_DBTP - PEAK_MARGIN_DB - peak_db)
+    gain = min(LOUDNESS_TARGET_LUFS - lufs, TRUE_PEAK_CEILING_DBTP - PEAK_MARGIN_DB - peak_db, MAX_GAIN_DB)
     return lufs, peak_db, gain
