@@ -68,8 +68,9 @@ def port_free(port: int) -> bool:
 
 
 class Soak:
-    def __init__(self, base: str, audio: dict[str, bytes]) -> None:
+    def __init__(self, base: str, audio: dict[str, bytes], pipeline: bool = True) -> None:
         self.base = base
+        self.pipeline = pipeline  # False: no creates with audio, splits or embeds (API and storage only)
         self.audio = audio
         self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = collections.defaultdict(list)
@@ -111,7 +112,7 @@ class Soak:
             name = self.new_name()
             with self.lock:
                 # A recording runs split + embed: at most one every 20 s, the CPU is shared.
-                with_audio = time.monotonic() - self.last_recording > 20
+                with_audio = self.pipeline and time.monotonic() - self.last_recording > 20
                 if with_audio:
                     self.last_recording = time.monotonic()
             if with_audio:
@@ -145,6 +146,8 @@ class Soak:
             if details is not None and details.status_code == 200 and details.json()["samples"]:
                 index = details.json()["samples"][0]["index"]
                 self.request(client, "GET sample", "GET", f"{url}/samples/{index}")
+        elif roll < 0.87 and not self.pipeline:
+            self.request(client, "GET voice", "GET", url)
         elif roll < 0.82:
             form = {"max_samples": "4", "sample_duration": "5"}
             self.request(client, "POST split", "POST", f"{url}/split", data=form)
@@ -223,6 +226,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8177)
     parser.add_argument("--moto-port", type=int, default=5177)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--no-pipeline", action="store_true", help="no creates with audio, splits or embeds: API and storage alone"
+    )
     args = parser.parse_args()
     random.seed(args.seed)
     for port in (args.port, args.moto_port):
@@ -247,7 +253,7 @@ def main() -> None:
         try:
             wait_healthy(base, stack)
             rss = [rss_mb(stack.pid)]
-            soak = Soak(base, audio)
+            soak = Soak(base, audio, pipeline=not args.no_pipeline)
             sampling = threading.Event()
 
             def sample_rss() -> None:
