@@ -4,6 +4,7 @@ Contract: docs/pipeline-contract.md ("GPU worker"). Errors are returned as {"err
 which RunPod records as a FAILED job; nothing is faked when a model cannot be loaded.
 """
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -21,10 +22,16 @@ from pydantic import TypeAdapter, ValidationError
 
 from gpu_worker.engines import EngineUnavailable
 from gpu_worker.progress import Progress
-from voice_onboarding.contract.gpu import CloneInput, EmbedInput, JobInput, TrainLoraInput
+from voice_onboarding.contract.gpu import JobInput
 
 log = logging.getLogger("gpu_worker")
 _input = TypeAdapter(JobInput)
+# The task module of each job kind (the `kind` of contract/gpu.py's input models): `run(input, progress)`.
+TASKS = {
+    "embed": "gpu_worker.tasks.embed",
+    "clone": "gpu_worker.tasks.clone",
+    "train_lora": "gpu_worker.tasks.train_lora",
+}
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -39,20 +46,8 @@ def handler(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": _validation_message(exc)}
     progress = Progress(job)
     try:
-        if isinstance(inp, EmbedInput):
-            from gpu_worker.tasks import embed
-
-            result = embed.run(inp, progress)
-        elif isinstance(inp, CloneInput):
-            from gpu_worker.tasks import clone
-
-            result = clone.run(inp, progress)
-        elif isinstance(inp, TrainLoraInput):
-            from gpu_worker.tasks import train_lora
-
-            result = train_lora.run(inp, progress)
-        else:  # pragma: no cover - the discriminated union admits nothing else
-            return {"error": f"unsupported kind {job['input'].get('kind')!r}"}
+        # Imported on first use: a task pulls in torch and its engine's packages.
+        result = importlib.import_module(TASKS[inp.kind]).run(inp, progress)
     except EngineUnavailable as exc:
         return {"error": str(exc), **_refresh(exc)}
     except httpx.HTTPStatusError as exc:

@@ -90,8 +90,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    from infra.local.gpu import InProcessGpuClient
     from infra.provisioning import provision
     from voice_onboarding.api.app import create_app
+    from voice_onboarding.handlers.composition import override
     from voice_onboarding.services.container import build_services
     from voice_onboarding.settings import get_settings
 
@@ -140,7 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     # last flush below still runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="warning")
+        # The pipeline's GPU steps run the worker in-process on CPU (no RunPod endpoint locally).
+        with override(gpu_client=InProcessGpuClient()):
+            uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="warning")
     finally:
         # Ignore a second Ctrl-C while saving.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -23,6 +23,7 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from fastapi.testclient import TestClient
+from infra.local.gpu import InProcessGpuClient
 from infra.local.lambdas import InProcessLambda
 from infra.local.pipeline import create_state_machine, lambda_client
 from infra.moto_atomic import make_moto_dynamodb_atomic
@@ -33,8 +34,8 @@ from tests import audio_factory
 from tests.pipeline.engine import Engine, record_retry_sleeps
 from voice_onboarding.api.app import create_app
 from voice_onboarding.aws_clients import make_client
-from voice_onboarding.pipeline.context import using_services
-from voice_onboarding.pipeline.jobs import PipelineJob
+from voice_onboarding.domain.jobs import PipelineJob
+from voice_onboarding.handlers.composition import override
 from voice_onboarding.services.container import Services, build_dispatcher, build_services
 from voice_onboarding.settings import Settings
 
@@ -98,7 +99,8 @@ def engine(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engi
     services.dispatcher = build_dispatcher(services.settings)
     engine = Engine(services, sfn, arn, InProcessLambda())
     record_retry_sleeps(monkeypatch, engine.retry_sleeps)
-    with using_services(services), lambda_client(engine.lambdas):
+    # The GPU steps run the real worker in-process on CPU, as in the local stack.
+    with override(services=services, gpu_client=InProcessGpuClient()), lambda_client(engine.lambdas):
         yield engine
         engine.wait_idle()  # before moto goes away under a running execution
 

@@ -1,6 +1,5 @@
 """The one place that builds boto3 clients, so AWS_ENDPOINT_URL redirects all of them at once."""
 
-from functools import cache
 from typing import Any
 
 from voice_onboarding.settings import Settings, get_settings
@@ -26,9 +25,3 @@ def make_client(service: str, settings: Settings | None = None) -> Any:
         endpoint_url=settings.aws_endpoint_url,
         config=_boto_config(),
     )
-
-
-@cache
-def cached_client(service: str) -> Any:
-    """Clients reused across warm Lambda invocations (creation costs ~50 ms each)."""
-    return make_client(service)

@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import audio_factory
+from voice_onboarding.domain.jobs import JobKind
 from voice_onboarding.domain.voice import JobStatus
-from voice_onboarding.pipeline.jobs import JobKind
-from voice_onboarding.services.gpu_jobs import clone, train_lora
+from voice_onboarding.services.gpu_jobs import CloneJob, TrainLoraJob
 
 BASE = "/api/voice/models/speakers"
 
@@ -45,7 +45,7 @@ def _sample(client, clips, name="aria-custom", transcript="Hi, good morning! Thi
 
 def _finish_clone(services, dispatcher, output=None):
     job = next(j for j in dispatcher.jobs if j.kind == JobKind.CLONE)
-    clone.apply_result(services, job, output or {"tts_type": job.params["tts_type"], "embedding_dim": 256})
+    CloneJob.apply_result(services, job, output or {"tts_type": job.params["tts_type"], "embedding_dim": 256})
     return job
 
 
@@ -61,7 +61,7 @@ def test_create_speaker_as_seed_and_dispatches_clone(client, clips, dispatcher, 
     job = dispatcher.jobs[-1]
     assert job.kind == JobKind.CLONE and job.name == "aria-custom"
     assert client.get(f"{BASE}/aria-custom").json()["status"] == "cloning"
-    worker_input = clone.build_input(services, job)
+    worker_input = CloneJob.build_input(services, job)
     assert worker_input["kind"] == "clone" and worker_input["reference_url"].startswith("http")
 
 
@@ -214,9 +214,9 @@ def test_training_flow_records_versioned_adapter(client, clips, services, dispat
     assert client.get(f"{BASE}/aria-custom/dataset").json()["status"] == "training"
     job = dispatcher.jobs[-1]
     assert job.kind == JobKind.TRAIN_LORA and job.params["hyperparameters"]["rank"] == 4
-    worker_input = train_lora.build_input(services, job)
+    worker_input = TrainLoraJob.build_input(services, job)
     assert len(worker_input["dataset"]) == 5 and worker_input["dataset"][0]["transcript"]
-    train_lora.apply_result(
+    TrainLoraJob.apply_result(
         services, job, {"final_loss": 0.12, "loss_history": [1.0, 0.5, 0.12], "evaluation": {"speaker_similarity": 0.8}}
     )
     adapters = client.get(f"{BASE}/aria-custom/adapters").json()
@@ -229,7 +229,7 @@ def test_training_flow_records_versioned_adapter(client, clips, services, dispat
 def test_failures_are_recorded(client, clips, services, dispatcher):
     _create(client, clips)
     job = dispatcher.jobs[-1]
-    clone.apply_failure(services, job, "kyutai engine unavailable: no weights")
+    CloneJob.apply_failure(services, job, "kyutai engine unavailable: no weights")
     details = client.get(f"{BASE}/aria-custom").json()
     assert details["status"] == "failed" and "no weights" in details["status_reason"]
     assert services.speakers.require(job.partner, job.name).clone_status == JobStatus.FAILED

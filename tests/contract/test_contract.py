@@ -18,7 +18,7 @@ from tests.api.test_voices_api import _create_empty, _upload_sample
 from voice_onboarding import contract
 from voice_onboarding.contract import engines, quality
 from voice_onboarding.contract.gpu import JobInput
-from voice_onboarding.services.gpu_jobs import clone, embed
+from voice_onboarding.services.gpu_jobs import CloneJob, EmbedJob
 
 CONTRACT_DIR = Path(contract.__file__).parent
 
@@ -77,7 +77,7 @@ def test_embed_input_as_built_is_what_the_worker_validates(client, dispatcher, s
     _create_empty(client)
     _upload_sample(client, "speaker-2", wav_tone)
     assert client.post(f"{VOICES}/speaker-2/embed", data={"tts_type": "resemblyzer"}).status_code == 202
-    built = embed.build_input(services, dispatcher.jobs[-1])
+    built = EmbedJob.build_input(services, dispatcher.jobs[-1])
     parsed = TypeAdapter(JobInput).validate_python(built)
     assert parsed.kind == "embed" and parsed.tts_type == "resemblyzer" and len(parsed.samples) == 1
     assert set(parsed.outputs.test_samples) == {"test_1_1.opus", "test_1_2.opus"}
@@ -91,4 +91,4 @@ def test_speaker_language_the_engine_does_not_speak_is_422(client, clips, servic
     assert client.get(f"{SPEAKERS}/aria-custom").status_code == 404 and dispatcher.jobs == []
     created = create_speaker(client, clips, language="en-GB")
     assert created.status_code == 201, created.text
-    assert TypeAdapter(JobInput).validate_python(clone.build_input(services, dispatcher.jobs[-1])).kind == "clone"
+    assert TypeAdapter(JobInput).validate_python(CloneJob.build_input(services, dispatcher.jobs[-1])).kind == "clone"

@@ -10,10 +10,10 @@ import respx
 from infra.local.lambdas import LocalLambdaContext
 
 from tests.pipeline.helpers import FakeWorker, job_for, key_of, make_voice
+from voice_onboarding.adapters.runpod import GpuRequestRejected, GpuServiceError, RunPodHttpClient
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.handlers import gpu_dispatch
-from voice_onboarding.pipeline.context import using_services
-from voice_onboarding.pipeline.runpod_client import GpuRequestRejected, GpuServiceError, RunPodHttpClient
+from voice_onboarding.handlers.composition import override
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.gpu_jobs import GpuJobError
 from voice_onboarding.services.gpu_jobs.embed import TEST_SENTENCES
@@ -27,7 +27,7 @@ def runpod(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[resp
         update={"runpod_endpoint_id": "ep-test", "runpod_api_key": "rp-secret"}
     )
     monkeypatch.setattr(RunPodHttpClient, "__init__", _no_backoff(RunPodHttpClient.__init__))
-    with using_services(services), respx.mock(assert_all_called=False) as router:
+    with override(services=services), respx.mock(assert_all_called=False) as router:
         yield router
 
 
@@ -244,8 +244,8 @@ def test_client_does_not_retry_a_rejected_request(services: Services, runpod: re
 
 
 def test_api_key_comes_from_secrets_manager_when_configured(services: Services) -> None:
+    from voice_onboarding.adapters.runpod import resolve_api_key
     from voice_onboarding.aws_clients import make_client
-    from voice_onboarding.pipeline.runpod_client import resolve_api_key
 
     make_client("secretsmanager", services.settings).create_secret(Name="voice/runpod", SecretString="from-secret")
     settings = services.settings.model_copy(update={"runpod_api_key_secret": "voice/runpod", "runpod_api_key": "env"})

@@ -8,20 +8,20 @@ import pytest
 from infra.local.lambdas import LocalLambdaContext
 
 from tests.pipeline.helpers import job_for, make_voice
+from voice_onboarding.domain.jobs import JobKind, PipelineJob
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
+from voice_onboarding.handlers.composition import override
 from voice_onboarding.handlers.pipeline_status import handler
-from voice_onboarding.pipeline.context import using_services
-from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
-from voice_onboarding.pipeline.status import MAX_REASON_CHARS, failure_reason
 from voice_onboarding.services.container import Services
+from voice_onboarding.services.job_status import MAX_REASON_CHARS, failure_reason
 
 CTX = LocalLambdaContext("PipelineStatusFunction")
 
 
 @pytest.fixture
 def pipeline(services: Services) -> Iterator[Services]:
-    with using_services(services):
+    with override(services=services):
         yield services
 
 

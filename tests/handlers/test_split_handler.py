@@ -7,8 +7,8 @@ import pytest
 from tests import audio_factory
 from tests.conftest import PARTNER
 from voice_onboarding.audio.splitter import SplitError
-from voice_onboarding.pipeline.context import using_services
-from voice_onboarding.pipeline.jobs import PipelineJob
+from voice_onboarding.domain.jobs import PipelineJob
+from voice_onboarding.handlers.composition import override
 
 
 class Context:
@@ -23,7 +23,7 @@ def split_module(services):
     from voice_onboarding.handlers import split
 
     # The same injection point the local runner uses for every pipeline handler.
-    with using_services(services):
+    with override(services=services):
         yield split
 
 

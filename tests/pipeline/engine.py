@@ -9,7 +9,7 @@ import pytest
 from infra.local.lambdas import Handler, InProcessLambda
 from infra.local.pipeline import create_state_machine, execution_output, state_names, wait_for_execution, wait_idle
 
-from voice_onboarding.pipeline.jobs import PipelineJob
+from voice_onboarding.domain.jobs import PipelineJob
 from voice_onboarding.services.container import Services
 
 

@@ -8,8 +8,8 @@ from urllib.parse import urlparse
 import httpx
 import respx
 
+from voice_onboarding.domain.jobs import JobKind, PipelineJob
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
-from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
 from voice_onboarding.storage.blobs import BlobStore

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from infra.local.gpu import InProcessGpuClient
 
 from tests.pipeline.engine import Engine, Gate, shrink_timeout
 from tests.pipeline.helpers import FakeWorker, job_for, make_voice
+from voice_onboarding.adapters.runpod import GpuServiceError, RunStatus
+from voice_onboarding.domain.jobs import JobKind
 from voice_onboarding.domain.voice import JobStatus
-from voice_onboarding.pipeline.context import using_gpu_client
-from voice_onboarding.pipeline.jobs import JobKind
-from voice_onboarding.pipeline.runpod_client import GpuServiceError, InProcessGpuClient, RunStatus
+from voice_onboarding.handlers.composition import override
 from voice_onboarding.services import sweeper
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
@@ -23,7 +24,7 @@ from voice_onboarding.storage import keys
 @pytest.fixture
 def worker(pipeline: Services) -> Iterator[FakeWorker]:
     fake = FakeWorker(pipeline)
-    with using_gpu_client(InProcessGpuClient(fake)):
+    with override(gpu_client=InProcessGpuClient(fake)):
         yield fake
 
 
@@ -101,7 +102,7 @@ def test_a_retried_start_never_runs_a_job_twice(engine: Engine, worker: FakeWork
 def test_gpu_wait_loop_polls_until_the_run_ends(engine: Engine) -> None:
     gpu = ScriptedGpu(["IN_QUEUE", "IN_PROGRESS", "IN_PROGRESS", "FAILED"])
     voice = make_voice(engine.services)
-    with using_gpu_client(gpu):
+    with override(gpu_client=gpu):
         execution = engine.run(job_for(voice))
 
     assert execution.status == "FAILED" and execution.error == "PipelineFailed"
@@ -132,7 +133,7 @@ def test_gpu_run_past_its_deadline_is_cancelled_and_failed(engine: Engine) -> No
     engine.services.clock = lambda: float(next(clock))
     gpu = ScriptedGpu([])  # never finishes
     voice = make_voice(engine.services)
-    with using_gpu_client(gpu):
+    with override(gpu_client=gpu):
         execution = engine.run(job_for(voice))
 
     assert execution.status == "FAILED" and gpu.cancelled == ["run-1"]
@@ -151,7 +152,7 @@ def test_transient_gpu_errors_are_retried_with_backoff(engine: Engine) -> None:
         return original_run(job_input)
 
     gpu.run = run_and_produce  # type: ignore[method-assign]
-    with using_gpu_client(gpu):
+    with override(gpu_client=gpu):
         execution = engine.run(job_for(voice))
 
     assert execution.status == "SUCCEEDED", execution

@@ -14,7 +14,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import PARTNER
-from voice_onboarding.services.gpu_jobs import clone
+from voice_onboarding.services.gpu_jobs import CloneJob
 
 
 def no_traceback_in_body(ctx, response, case) -> bool | None:
@@ -54,7 +54,7 @@ def _seed(client, dispatcher, services, wav_tone):
         files={"reference_audio": ("ref.wav", reference.read_bytes(), "audio/wav")},
     )
     job = dispatcher.jobs[-1]
-    clone.apply_result(services, job, {"tts_type": job.params.get("tts_type", "kyutai"), "embedding_dim": 256})
+    CloneJob.apply_result(services, job, {"tts_type": job.params.get("tts_type", "kyutai"), "embedding_dim": 256})
 
 
 @pytest.mark.parametrize(

@@ -98,13 +98,13 @@ def test_a_job_that_moved_since_the_scan_is_left_alone(client, services, monkeyp
 
 def test_sweeper_handler_runs_both_sweeps(client, services, wav_tone, monkeypatch):
     from voice_onboarding.handlers import sweeper as handler_module
+    from voice_onboarding.handlers.composition import override
 
     client.post(f"/api/voices/{PARTNER}/empty", data={"name": "v"})
     services.voices.start_job(PARTNER, "v", "splitting")
     services.blobs.put_bytes(f"{PARTNER}/gone/original.opus", b"x")
     cleanup.mark(services, f"{PARTNER}/gone/", PARTNER, "gone")
     at(services, 5 * HOUR)
-    monkeypatch.setattr(handler_module, "_services", services)
 
     class Context:
         function_name = "sweeper"
@@ -112,7 +112,8 @@ def test_sweeper_handler_runs_both_sweeps(client, services, wav_tone, monkeypatc
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:sweeper"
         aws_request_id = "req-1"
 
-    result = handler_module.handler({}, Context())
+    with override(services=services):  # the composition root's one hook
+        result = handler_module.handler({}, Context())
     assert len(result["failed"]) == 1
     assert result["cleaned"] == [f"{PARTNER}/gone/"]
     assert list(services.blobs.list_keys(f"{PARTNER}/gone/")) == []

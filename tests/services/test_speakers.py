@@ -8,11 +8,11 @@ import pytest
 
 from tests import audio_factory
 from voice_onboarding.domain.errors import InvalidRequest, SpeakerBusy, SpeakerNotReady
+from voice_onboarding.domain.jobs import JobKind, PipelineJob
 from voice_onboarding.domain.voice import JobStatus
-from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
-from voice_onboarding.pipeline.status import fail_job
 from voice_onboarding.services import catalog, speaker_dataset, speaker_training, speakers
-from voice_onboarding.services.gpu_jobs import GpuJobError, clone, train_lora
+from voice_onboarding.services.gpu_jobs import CloneJob, GpuJobError, TrainLoraJob
+from voice_onboarding.services.job_status import fail_job
 from voice_onboarding.services.sweeper import sweep
 from voice_onboarding.storage.optimistic import VersionConflict
 
@@ -48,7 +48,7 @@ def _create(services, clips, name="aria-custom"):
 def _ready(services, dispatcher, clips, name="aria-custom"):
     record = _create(services, clips, name)
     job = next(j for j in reversed(dispatcher.jobs) if j.kind == JobKind.CLONE and j.name == name)
-    clone.apply_result(services, job, {"tts_type": "kyutai", "embedding_dim": 8, "reference_duration": 12.0})
+    CloneJob.apply_result(services, job, {"tts_type": "kyutai", "embedding_dim": 8, "reference_duration": 12.0})
     return record
 
 
@@ -90,7 +90,7 @@ def test_a_failed_hand_off_fails_the_clone_instead_of_leaving_it_running(service
 
 def test_clone_build_input_presigns_the_contracts_urls(services, dispatcher, clips):
     record = _create(services, clips)
-    worker_input = clone.build_input(services, dispatcher.jobs[0])
+    worker_input = CloneJob.build_input(services, dispatcher.jobs[0])
     bucket = services.settings.bucket_name
     assert worker_input["kind"] == "clone" and worker_input["tts_type"] == "kyutai"
     assert _key_of(worker_input["reference_url"], bucket) == record.reference_key
@@ -108,7 +108,7 @@ def test_clone_result_makes_the_speaker_ready(services, dispatcher, clips):
 
 def test_clone_failure_records_a_trimmed_reason(services, dispatcher, clips):
     _create(services, clips)
-    clone.apply_failure(services, dispatcher.jobs[0], "engine could not load " + "x" * 400)
+    CloneJob.apply_failure(services, dispatcher.jobs[0], "engine could not load " + "x" * 400)
     stored = services.speakers.require(OWNER, "aria-custom")
     assert speakers.speaker_status(stored) == "failed"
     assert stored.clone_error.startswith("engine could not load") and len(stored.clone_error) == 300
@@ -117,19 +117,19 @@ def test_clone_failure_records_a_trimmed_reason(services, dispatcher, clips):
 def test_clone_result_is_not_applied_to_a_finished_stage_or_a_namesake(services, dispatcher, clips):
     _create(services, clips)
     job = dispatcher.jobs[0]
-    clone.apply_failure(services, job, "timed out")
-    clone.apply_result(services, job, {"tts_type": "kyutai", "embedding_dim": 8})  # late result
+    CloneJob.apply_failure(services, job, "timed out")
+    CloneJob.apply_result(services, job, {"tts_type": "kyutai", "embedding_dim": 8})  # late result
     assert services.speakers.require(OWNER, "aria-custom").clone_status == JobStatus.FAILED
     speakers.delete_speaker(services, OWNER, "aria-custom")
     _create(services, clips)
-    clone.apply_failure(services, job, "an old job's failure")  # job of the deleted namesake
+    CloneJob.apply_failure(services, job, "an old job's failure")  # job of the deleted namesake
     assert services.speakers.require(OWNER, "aria-custom").clone_status == JobStatus.IN_PROGRESS
 
 
 def test_clone_result_rejects_a_malformed_output(services, dispatcher, clips):
     _create(services, clips)
     with pytest.raises(GpuJobError, match="invalid clone result"):
-        clone.apply_result(services, dispatcher.jobs[0], {"embedding_dim": "many"})
+        CloneJob.apply_result(services, dispatcher.jobs[0], {"embedding_dim": "many"})
 
 
 def test_late_clone_upload_after_delete_is_removed(services, dispatcher, clips, all_bucket_keys):
@@ -138,7 +138,7 @@ def test_late_clone_upload_after_delete_is_removed(services, dispatcher, clips, 
     services.speakers.update(OWNER, "aria-custom", {"clone_status": JobStatus.FAILED.value})
     speakers.delete_speaker(services, OWNER, "aria-custom")
     services.blobs.put_bytes(f"{OWNER}/speakers/{record.speaker_id}/conditioning/kyutai.safetensors", b"npy")
-    clone.apply_result(services, job, {"tts_type": "kyutai", "embedding_dim": 8})
+    CloneJob.apply_result(services, job, {"tts_type": "kyutai", "embedding_dim": 8})
     assert all_bucket_keys() == []
 
 
@@ -153,7 +153,7 @@ def test_training_snapshot_result_and_versioned_adapter(services, dispatcher, cl
     assert speaker_dataset.summary(services, OWNER, "aria-custom").status == "training"
     # A sample uploaded during training is not part of this run.
     late = speaker_dataset.add_sample(services, OWNER, "aria-custom", clips["sample"], "Late line.")
-    worker_input = train_lora.build_input(services, job)
+    worker_input = TrainLoraJob.build_input(services, job)
     bucket = services.settings.bucket_name
     assert [d["transcript"] for d in worker_input["dataset"]] == [f"Line number {i}." for i in range(5)]
     assert {_key_of(d["url"], bucket) for d in worker_input["dataset"]} == {s.object_key for s in samples}
@@ -162,7 +162,7 @@ def test_training_snapshot_result_and_versioned_adapter(services, dispatcher, cl
     assert _key_of(worker_input["outputs"]["adapter"], bucket) == prefix + "adapter.zip"
     assert _key_of(worker_input["outputs"]["evaluation_audio"], bucket) == prefix + "evaluation.opus"
 
-    train_lora.apply_result(services, job, TRAIN_OUTPUT)
+    TrainLoraJob.apply_result(services, job, TRAIN_OUTPUT)
     [stored] = services.speakers.list_adapters(OWNER, "aria-custom")
     assert stored.status == JobStatus.COMPLETED and stored.final_loss == 0.5
     assert stored.evaluation == TRAIN_OUTPUT["evaluation"] and stored.hyperparameters == HYPER
@@ -181,13 +181,13 @@ def test_trained_status_and_failed_runs_keep_their_version(services, dispatcher,
     _ready(services, dispatcher, clips)
     _fill_dataset(services, clips)
     speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
-    train_lora.apply_failure(services, _train_job(dispatcher), "CUDA out of memory")
+    TrainLoraJob.apply_failure(services, _train_job(dispatcher), "CUDA out of memory")
     speaker = services.speakers.require(OWNER, "aria-custom")
     assert (speaker.training_status, speaker.training_error) == (JobStatus.FAILED, "CUDA out of memory")
     assert speaker_dataset.summary(services, OWNER, "aria-custom").status == "ready"
     second = speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
     assert second.version == 2
-    train_lora.apply_result(services, _train_job(dispatcher), TRAIN_OUTPUT)
+    TrainLoraJob.apply_result(services, _train_job(dispatcher), TRAIN_OUTPUT)
     versions = [(a.version, a.status, a.error) for a in speaker_training.list_adapters(services, OWNER, "aria-custom")]
     assert versions == [(1, JobStatus.FAILED, "CUDA out of memory"), (2, JobStatus.COMPLETED, None)]
     assert speaker_dataset.summary(services, OWNER, "aria-custom").status == "trained"
@@ -197,7 +197,7 @@ def test_training_needs_a_ready_dataset_and_an_idle_speaker(services, dispatcher
     _create(services, clips)
     with pytest.raises(SpeakerBusy):  # still cloning
         speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
-    clone.apply_result(services, dispatcher.jobs[0], {"tts_type": "kyutai", "embedding_dim": 8})
+    CloneJob.apply_result(services, dispatcher.jobs[0], {"tts_type": "kyutai", "embedding_dim": 8})
     _fill_dataset(services, clips, count=4)
     assert speaker_dataset.summary(services, OWNER, "aria-custom").status == "collecting"
     with pytest.raises(Exception, match="need at least 5 samples"):
@@ -250,7 +250,7 @@ def test_deploy_needs_ready_keeps_uuid_and_undeploy_keeps_speaker(services, disp
     _create(services, clips)
     with pytest.raises(SpeakerNotReady):
         catalog.deploy(services, OWNER, "aria-custom")
-    clone.apply_result(services, dispatcher.jobs[0], {"tts_type": "kyutai", "embedding_dim": 8})
+    CloneJob.apply_result(services, dispatcher.jobs[0], {"tts_type": "kyutai", "embedding_dim": 8})
     first = catalog.deploy(services, OWNER, "aria-custom")
     assert first.deployed and first.voice_sample_uuid.startswith("vs_")
     assert catalog.deploy(services, OWNER, "aria-custom").voice_sample_uuid == first.voice_sample_uuid
@@ -271,7 +271,7 @@ def test_delete_leaves_no_item_and_no_object(services, dispatcher, clips, all_bu
     prefix = f"{OWNER}/speakers/{record.speaker_id}/"
     services.blobs.put_bytes(prefix + "conditioning/kyutai.safetensors", b"npy")
     services.blobs.put_bytes(prefix + "adapters/v1/adapter.zip", b"zip")
-    train_lora.apply_result(services, _train_job(dispatcher), TRAIN_OUTPUT)
+    TrainLoraJob.apply_result(services, _train_job(dispatcher), TRAIN_OUTPUT)
     catalog.deploy(services, OWNER, "aria-custom")
     assert len([k for k in all_bucket_keys() if k.startswith(prefix)]) == 9
 
@@ -298,9 +298,9 @@ def test_catalog_entry_names_the_engine_and_the_deployed_adapter_version(service
     assert (entry.tts_type, entry.adapter_version) == ("kyutai", None)  # the zero-shot clone alone
     _fill_dataset(services, clips)
     speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
-    train_lora.apply_failure(services, _train_job(dispatcher), "CUDA out of memory")
+    TrainLoraJob.apply_failure(services, _train_job(dispatcher), "CUDA out of memory")
     speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
-    train_lora.apply_result(services, _train_job(dispatcher), TRAIN_OUTPUT)
+    TrainLoraJob.apply_result(services, _train_job(dispatcher), TRAIN_OUTPUT)
     speaker_training.start_training(services, OWNER, "aria-custom", HYPER)  # v3 still running
     assert catalog.list_catalog(services)[0].adapter_version is None  # published at deploy, not on training
     catalog.deploy(services, OWNER, "aria-custom")

@@ -10,8 +10,8 @@ from tests import audio_factory
 from tests.conftest import PARTNER
 from voice_onboarding.audio.ffmpeg import ffmpeg_exe
 from voice_onboarding.audio.splitter import SplitError
+from voice_onboarding.domain.jobs import JobKind, PipelineJob
 from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
-from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
 from voice_onboarding.services import splitting
 from voice_onboarding.services.splitting import SplitSuperseded, run_split
 from voice_onboarding.storage import keys

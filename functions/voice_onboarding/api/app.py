@@ -56,10 +56,16 @@ def _error_response(error: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
 
-def create_app(services: Services | None = None, lazy_routers: bool = False) -> FastAPI:
-    """`lazy_routers` (the Lambda handler): the speakers and uploads routers are built on the first request
-    under their prefix (or the first OpenAPI export), which keeps their route construction out of the
-    cold start of a Lambda that may never serve them."""
+def create_app(
+    services: Services | None = None,
+    services_factory: Callable[[], Services] | None = None,
+    lazy_routers: bool = False,
+) -> FastAPI:
+    """The API on `services`, or on what `services_factory` returns on first use (neither: the app
+    serves only its OpenAPI document, e.g. for `make openapi`). `lazy_routers` (the Lambda handler): the
+    speakers and uploads routers are built on the first request under their prefix (or the first OpenAPI
+    export), which keeps their route construction out of the cold start of a Lambda that may never serve
+    them."""
     app = FastAPI(
         title="Voice Onboarding API",
         version=__version__,
@@ -70,6 +76,7 @@ def create_app(services: Services | None = None, lazy_routers: bool = False) -> 
         ),
     )
     app.state.services = services
+    app.state.services_factory = services_factory
     app.include_router(routes_voices.router)
     optional = _OptionalRouters(app)
     if not lazy_routers:

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
+from voice_onboarding.api import mappers
 from voice_onboarding.api.schemas import (
     ErrorResponse,
     JobAccepted,
@@ -47,7 +48,7 @@ SampleIndex = Annotated[int, Path(ge=1, le=100_000, description="1-based sample 
 
 @router.get("", response_model=list[VoiceSummary], summary="List voices")
 def list_voices(services: ServicesDep, partner: PartnerDep) -> list[VoiceSummary]:
-    return [voices.to_summary(r) for r in services.voices.list(partner)]
+    return [mappers.voice_summary(r) for r in services.voices.list(partner)]
 
 
 @router.post(
@@ -80,7 +81,7 @@ def create_voice(
         cli = f"voice-onboarding voices create {partner} NAME FILE"
         with spooled_upload(file, services.settings.max_direct_upload_bytes, presigned, cli) as path:
             record = voices.create_voice(services, partner, name, path, file.filename, creator_name, creator_email)
-    return voices.to_details(services, record)
+    return mappers.voice_details(services, record)
 
 
 @router.post(
@@ -98,12 +99,12 @@ def create_empty_voice(
     creator_email: Annotated[str | None, Form(max_length=320)] = None,
 ) -> VoiceDetails:
     record = voices.create_voice(services, partner, name, creator_name=creator_name, creator_email=creator_email)
-    return voices.to_details(services, record)
+    return mappers.voice_details(services, record)
 
 
 @router.get("/{voice}", response_model=VoiceDetails, summary="Get voice details")
 def get_voice(services: ServicesDep, partner: PartnerDep, voice: VoiceName) -> VoiceDetails:
-    return voices.to_details(services, services.voices.require(partner, voice))
+    return mappers.voice_details(services, services.voices.require(partner, voice))
 
 
 @router.delete("/{voice}", response_model=Message, summary="Delete voice", responses=_LOCKED)
@@ -119,7 +120,7 @@ def rename_voice(
     voice: VoiceName,
     name: Annotated[str, Form(description="New voice name")],
 ) -> VoiceDetails:
-    return voices.to_details(services, voices.rename_voice(services, partner, voice, name))
+    return mappers.voice_details(services, voices.rename_voice(services, partner, voice, name))
 
 
 @router.post(
@@ -180,7 +181,13 @@ def delete_sample(services: ServicesDep, partner: PartnerDep, voice: VoiceName, 
 def samples_bundle(services: ServicesDep, partner: PartnerDep, voice: VoiceName) -> Response:
     limit = services.settings.max_inline_download_bytes
     with tempfile.SpooledTemporaryFile(max_size=limit) as spool:
-        record = voices.write_samples_bundle(services, partner, voice, spool)
+        record = voices.write_samples_bundle(
+            services,
+            partner,
+            voice,
+            spool,
+            lambda r: mappers.voice_details(services, r).model_dump(mode="json", exclude={"embedding_zip_url"}),
+        )
         size = spool.tell()
         spool.seek(0)
         if size > limit:
@@ -258,7 +265,7 @@ def list_test_samples(
     voice: VoiceName,
     tts_type: Annotated[str, Query(description="TTS type")] = DEFAULT_TTS_TYPE,
 ) -> list[TestSampleFile]:
-    return voices.list_test_samples(services, partner, voice, tts_type)
+    return [mappers.test_sample_file(f, tts_type) for f in voices.list_test_samples(services, partner, voice, tts_type)]
 
 
 @router.get(
@@ -297,4 +304,4 @@ def set_preferred_sample(
             index = int(sample_index)
         except ValueError as error:
             raise InvalidRequest("sample_index must be an integer or empty") from error
-    return voices.to_details(services, voices.set_preferred_sample(services, partner, voice, index))
+    return mappers.voice_details(services, voices.set_preferred_sample(services, partner, voice, index))

@@ -15,11 +15,11 @@ api_key_query = APIKeyQuery(name="api_key", auto_error=False, description="Your 
 
 
 def get_services(request: Request) -> Services:
+    """The app's services: given to create_app, or built on first use by its factory (the Lambda's
+    composition root), so importing the app builds no AWS client."""
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
-        from voice_onboarding.services.container import build_services
-
-        services = request.app.state.services = build_services()
+        services = request.app.state.services_factory()
     return services
 
 

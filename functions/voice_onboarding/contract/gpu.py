@@ -4,6 +4,7 @@ The dispatcher builds the inputs (`services/gpu_jobs`), the worker validates the
 and returns the results; both sides import these models.
 """
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -30,6 +31,13 @@ def test_filename(sample_index: int, sentence_index: int) -> str:
 
 
 test_filename.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported by one
+_TEST_FILENAME = re.compile(r"^test_(\d+)_(\d+)\.\w+$")
+
+
+def parse_test_filename(filename: str) -> tuple[int, int] | None:
+    """(sample_index, sentence_index) of a test_filename(); None for any other name."""
+    match = _TEST_FILENAME.match(filename)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 class SampleIn(_Strict):

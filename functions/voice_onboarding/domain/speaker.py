@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from voice_onboarding.domain.jobs import Stage
 from voice_onboarding.domain.voice import JobStatus
 
 
@@ -58,6 +59,9 @@ class SpeakerRecord(BaseModel):
     @property
     def is_busy(self) -> bool:
         return JobStatus.IN_PROGRESS in (self.clone_status, self.training_status)
+
+    def stage_status(self, stage: Stage) -> JobStatus:
+        return JobStatus(getattr(self, stage.status_field))
 
 
 class DatasetSample(BaseModel):

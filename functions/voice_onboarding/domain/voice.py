@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
+from voice_onboarding.domain.jobs import Stage
 
 
 class JobStatus(StrEnum):
@@ -68,6 +69,9 @@ class VoiceRecord(BaseModel):
 
     def sample(self, index: int) -> SampleRecord | None:
         return next((s for s in self.samples if s.index == index), None)
+
+    def stage_status(self, stage: Stage) -> JobStatus:
+        return JobStatus(getattr(self, stage.status_field))
 
 
 def utc_now_iso() -> str:

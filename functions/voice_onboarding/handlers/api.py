@@ -6,9 +6,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
 from voice_onboarding.api.app import create_app
+from voice_onboarding.handlers import composition
 from voice_onboarding.observability import logger, metrics, tracer
 
-app = create_app(lazy_routers=True)
+app = create_app(services_factory=composition.services, lazy_routers=True)
 _asgi_handler = Mangum(app, lifespan="off")
 
 

@@ -2,9 +2,9 @@
 
 from typing import Any
 
+from voice_onboarding.domain.jobs import PipelineJob
+from voice_onboarding.handlers.composition import gpu_client, pipeline_services
 from voice_onboarding.observability import MetricUnit, logger, metrics, tracer
-from voice_onboarding.pipeline.context import gpu_client, pipeline_services
-from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services.gpu_jobs import runs
 
 

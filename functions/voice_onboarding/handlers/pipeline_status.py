@@ -2,10 +2,10 @@
 
 from typing import Any
 
+from voice_onboarding.domain.jobs import PipelineJob
+from voice_onboarding.handlers.composition import pipeline_services
 from voice_onboarding.observability import MetricUnit, logger, metrics, tracer
-from voice_onboarding.pipeline import status
-from voice_onboarding.pipeline.context import pipeline_services
-from voice_onboarding.pipeline.jobs import PipelineJob
+from voice_onboarding.services import job_status
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -16,9 +16,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action")
     services = pipeline_services()
     if action == "start_embedding":
-        return status.start_embedding(services, job)
+        return job_status.start_embedding(services, job)
     if action == "fail":
-        reason = status.fail_job(services, job, event.get("error"))
+        reason = job_status.fail_job(services, job, event.get("error"))
         # The full error (with any stack trace) goes to the logs; the voice gets the one-line reason.
         logger.error("pipeline job failed", extra={"reason": reason, "error": event.get("error")})
         metrics.add_dimension(name="kind", value=job.kind.value)

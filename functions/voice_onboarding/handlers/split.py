@@ -6,9 +6,9 @@ handler (and its Retry never repeats it), which stores its message as the user-f
 from collections.abc import Callable
 from typing import Any
 
+from voice_onboarding.domain.jobs import PipelineJob
+from voice_onboarding.handlers.composition import pipeline_services
 from voice_onboarding.observability import MetricUnit, logger, metrics, tracer
-from voice_onboarding.pipeline.context import pipeline_services
-from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.splitting import run_split
 
@@ -29,5 +29,5 @@ def process(event: dict[str, Any], services: Services, split: Splitter = run_spl
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Shared with the other pipeline handlers: build_services() once per warm Lambda (module-level
-    # cache, no job dispatcher), overridable by the local runner and tests via using_services().
+    # cache, no job dispatcher), overridable by the local harness and tests via composition.override().
     return process(event, pipeline_services())

@@ -13,7 +13,6 @@ from voice_onboarding.domain.errors import SpeakerNotFound, SpeakerNotReady
 from voice_onboarding.domain.speaker import CatalogEntry, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.speakers import catalog_repo
 
 _ATTEMPTS = 3  # a concurrent first deploy may set the uuid between our read and write: re-read and retry
 
@@ -40,7 +39,7 @@ def deploy(services: Services, owner: str, name: str) -> SpeakerRecord:
             tts_type=speaker.tts_type,
             adapter_version=max((a.version for a in completed), default=None),
         )
-        if catalog_repo(services).publish(entry, speaker.speaker_id):
+        if services.catalog.publish(entry, speaker.speaker_id):
             return services.speakers.require(owner, name)
     raise SpeakerNotFound()  # only reachable if the speaker keeps being replaced under us
 
@@ -48,7 +47,7 @@ def deploy(services: Services, owner: str, name: str) -> SpeakerRecord:
 def undeploy(services: Services, owner: str, name: str) -> SpeakerRecord:
     """Remove the catalog entry; the speaker, its dataset and its uuid stay."""
     speaker = services.speakers.require(owner, name)
-    if speaker.voice_sample_uuid and not catalog_repo(services).unpublish(
+    if speaker.voice_sample_uuid and not services.catalog.unpublish(
         owner, name, speaker.speaker_id, speaker.voice_sample_uuid
     ):
         raise SpeakerNotFound()  # deleted (or re-created) between the read and the write
@@ -56,4 +55,4 @@ def undeploy(services: Services, owner: str, name: str) -> SpeakerRecord:
 
 
 def list_catalog(services: Services) -> list[CatalogEntry]:
-    return catalog_repo(services).list()
+    return services.catalog.list()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voice_onboarding.aws_clients import make_client
-from voice_onboarding.pipeline.jobs import JobDispatcher
+from voice_onboarding.domain.jobs import JobDispatcher
 from voice_onboarding.settings import Settings, get_settings
 from voice_onboarding.storage.api_keys_repo import ApiKeyRepository
 from voice_onboarding.storage.blobs import BlobStore
@@ -25,15 +25,15 @@ class Services:
     blobs: BlobStore
     dispatcher: JobDispatcher
     speakers: SpeakerRepository
+    # The shared voice catalog (deploy/undeploy write it in the speakers' transactions).
+    catalog: CatalogRepository
     # Injectable so tests can cross rate-limit windows and timeouts without sleeping.
     clock: Callable[[], float] = field(default=time.time)
-    # The shared voice catalog; None = built from `speakers` on use (services.speakers.catalog_repo).
-    catalog: CatalogRepository | None = None
 
 
 def build_dispatcher(settings: Settings) -> JobDispatcher:
     """Jobs start Step Functions executions, deployed or local (moto's engine in the local stack)."""
-    from voice_onboarding.pipeline.dispatch import StepFunctionsDispatcher
+    from voice_onboarding.adapters.stepfunctions import StepFunctionsDispatcher
 
     if not settings.state_machine_arn:
         raise RuntimeError("STATE_MACHINE_ARN must be set")

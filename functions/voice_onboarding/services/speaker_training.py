@@ -4,9 +4,9 @@ from typing import Any
 
 from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import InvalidRequest, SpeakerBusy
+from voice_onboarding.domain.jobs import JobKind
 from voice_onboarding.domain.speaker import AdapterVersion, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
-from voice_onboarding.pipeline.jobs import JobKind
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.speaker_dataset import READY_MIN_SAMPLES, READY_MIN_SECONDS, dataset_status
 from voice_onboarding.services.speakers import start_job

@@ -9,10 +9,11 @@ from typing import Any
 
 from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import SpeakerAlreadyExists
+from voice_onboarding.domain.jobs import JobKind, PipelineJob
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.observability import logger
-from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
+from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.speaker_validation import (
     REFERENCE_SECONDS,
@@ -37,10 +38,6 @@ def speaker_status(speaker: SpeakerRecord) -> str:
     return _SPEAKER_STATUS[speaker.clone_status]
 
 
-def catalog_repo(services: Services) -> CatalogRepository:
-    return services.catalog or CatalogRepository(services.dynamodb, services.settings.table_name, services.speakers)
-
-
 def start_job(services: Services, speaker: SpeakerRecord, kind: JobKind, params: dict[str, Any]) -> PipelineJob:
     """Hand a clone/train_lora job to the pipeline. The caller already set the stage in_progress; if
     the hand-off fails the stage is failed with a reason, never left in_progress."""
@@ -49,10 +46,8 @@ def start_job(services: Services, speaker: SpeakerRecord, kind: JobKind, params:
         services.dispatcher.start(job)
     except Exception as error:  # noqa: BLE001 - any failure to start must release the speaker
         logger.exception("speaker job start failed", extra={"kind": kind.value, "job_id": job.job_id})
-        from voice_onboarding.services import gpu_jobs  # lazy: gpu_jobs imports the container
-
         reason = f"Could not start {kind.value}: {type(error).__name__}"
-        gpu_jobs.get_kind(kind.value).apply_failure(services, job, reason)
+        gpu_jobs.get_kind(kind.stages[0].gpu_kind or "").apply_failure(services, job, reason)
     return job
 
 

@@ -24,9 +24,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from voice_onboarding.audio.splitter import SplitResult, split_recording
 from voice_onboarding.domain.errors import VoiceLocked, VoiceNotFound
+from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.observability import logger
-from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
@@ -35,7 +35,7 @@ from voice_onboarding.storage.dynamo import serialize
 DEFAULT_MAX_SAMPLES = 25
 DEFAULT_SAMPLE_DURATION = 15
 # Writes by this job only land while the voice is the one the job was started for and still splitting.
-_OURS = "attribute_exists(PK) AND voice_id = :voice_id AND splitting_status = :in_progress"
+_OURS = f"attribute_exists(PK) AND voice_id = :voice_id AND {Stage.SPLITTING.status_field} = :in_progress"
 
 
 class SplitSuperseded(Exception):
@@ -56,7 +56,7 @@ def _update(services: Services, job: PipelineJob, fields: dict[str, Any]) -> Voi
 
 
 def _progress(services: Services, job: PipelineJob, step: str) -> None:
-    _update(services, job, {"progress": {"job": "splitting", "step": step, "updated_at": utc_now_iso()}})
+    _update(services, job, {"progress": {"job": Stage.SPLITTING.value, "step": step, "updated_at": utc_now_iso()}})
 
 
 def _staging_key(job: PipelineJob, token: str, index: int) -> str:
@@ -122,8 +122,8 @@ def run_split(services: Services, job: PipelineJob) -> int:
                     # Indices are reused by the new samples: an old choice would point at different audio.
                     "preferred_sample_index": None,
                     "preferred_sample_manual": False,
-                    "splitting_status": JobStatus.COMPLETED.value,
-                    "splitting_error": None,
+                    Stage.SPLITTING.status_field: JobStatus.COMPLETED.value,
+                    Stage.SPLITTING.error_field: None,
                     "progress": None,
                 },
             )

@@ -6,29 +6,23 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from voice_onboarding.domain.jobs import OwnerType, Stage
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.observability import logger
-from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, update_expression
 
 TIMED_OUT_REASON = "Timed out: no progress for {minutes} minutes"
 
-_JOB_FIELDS = {"voice": ("splitting", "embedding"), "speaker": ("clone", "training")}
 # GPU jobs have their own deadline (the poll cancels a run past it, queue time included), and a kind
 # may not write progress while it runs: never fail one before that deadline plus a margin.
-_GPU_STAGE = {"embedding": "embed", "clone": "clone", "training": "train_lora"}
 _DEADLINE_MARGIN_SECONDS = 15 * 60
 
 
-def stale_after(job: str, configured: float) -> float:
-    stage = _GPU_STAGE.get(job)
-    if stage is None:
+def stale_after(stage: Stage | str, configured: float) -> float:
+    deadline = Stage(stage).timeout_seconds
+    if deadline is None:
         return configured
-    try:
-        deadline = gpu_jobs.timeout_seconds(stage)
-    except gpu_jobs.GpuJobError:
-        deadline = gpu_jobs.DEFAULT_TIMEOUTS.get(stage, 0)
     return max(configured, deadline + _DEADLINE_MARGIN_SECONDS)
 
 
@@ -63,32 +57,35 @@ def sweep(services: Services, stale_after_seconds: float | None = None) -> list[
         # A full scan is fine at this table's size and a 5-minute schedule; a sparse GSI on
         # "in_progress" would be the next step if it grows.
         FilterExpression="entity IN (:voice, :speaker)",
-        ExpressionAttributeValues={":voice": serialize("voice"), ":speaker": serialize("speaker")},
+        ExpressionAttributeValues={
+            ":voice": serialize(OwnerType.VOICE.value),
+            ":speaker": serialize(OwnerType.SPEAKER.value),
+        },
     ):
         for raw in page.get("Items", []):
             item = from_item(raw)
             idle = now - last_activity(item)
-            for job in _JOB_FIELDS[item["entity"]]:
-                if item.get(f"{job}_status") != JobStatus.IN_PROGRESS.value:
+            for stage in Stage.of_owner(OwnerType(item["entity"])):
+                if item.get(stage.status_field) != JobStatus.IN_PROGRESS.value:
                     continue
-                limit = stale_after(job, stale_after_seconds)
+                limit = stale_after(stage, stale_after_seconds)
                 if idle < limit:
                     continue
                 reason = TIMED_OUT_REASON.format(minutes=int(limit // 60))
-                if _fail(services, raw, job, reason, item.get("version", 0)):
-                    failed.append(f"{item['entity']}:{item['PK']}/{item['SK']}:{job}")
+                if _fail(services, raw, stage, reason, item.get("version", 0)):
+                    failed.append(f"{item['entity']}:{item['PK']}/{item['SK']}:{stage.value}")
     if failed:
         logger.warning("swept stale jobs", extra={"count": len(failed), "jobs": failed})
     return failed
 
 
-def _fail(services: Services, raw: dict[str, Any], job: str, reason: str, version: int) -> bool:
+def _fail(services: Services, raw: dict[str, Any], stage: Stage, reason: str, version: int) -> bool:
     expression, names, values = update_expression(
-        {f"{job}_status": JobStatus.FAILED.value, f"{job}_error": reason, "progress": None}
+        {stage.status_field: JobStatus.FAILED.value, stage.error_field: reason, "progress": None}
     )
     values[":seen"] = serialize(version)
     values[":ip"] = serialize(JobStatus.IN_PROGRESS.value)
-    names["#job"] = f"{job}_status"
+    names["#job"] = stage.status_field
     try:
         # Conditional on the version we read: a job that just made progress is left alone.
         services.dynamodb.update_item(

@@ -1,27 +1,19 @@
 """Voice use cases. Each takes the Services it needs; the HTTP layer only maps requests to these."""
 
-import io
 import json
 import re
 import tempfile
 import unicodedata
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from aws_lambda_powertools import Logger
 
-from voice_onboarding.api.schemas import (
-    EmbeddingInfo,
-    SampleInfo,
-    StatusReasons,
-    TestSampleFile,
-    VoiceDetails,
-    VoiceStatus,
-    VoiceSummary,
-)
 from voice_onboarding.audio.ffmpeg import transcode_to_opus
+from voice_onboarding.contract.gpu import parse_test_filename
 from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import (
     FileNotFound,
@@ -31,8 +23,8 @@ from voice_onboarding.domain.errors import (
     VoiceLocked,
     VoiceNotFound,
 )
+from voice_onboarding.domain.jobs import JobKind, PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
-from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
 from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
@@ -43,7 +35,6 @@ MAX_NAME_LENGTH = 255
 MAX_NAME_BYTES = 1024 - len(keys.voice_sk(""))  # DynamoDB's sort key limit, less the prefix
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _TTS_TYPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_TEST_FILENAME = re.compile(r"^test_(\d+)_(\d+)\.\w+$")
 
 
 def validate_voice_name(name: str) -> str:
@@ -76,58 +67,10 @@ def validate_filename(filename: str) -> str:
     return filename
 
 
-def to_summary(record: VoiceRecord) -> VoiceSummary:
-    return VoiceSummary(
-        name=record.name,
-        has_original=record.has_original,
-        sample_count=len(record.samples),
-        splitting_status=record.splitting_status,
-        embedding_status=record.embedding_status,
-        creator_name=record.creator_name,
-        creator_email=record.creator_email,
-    )
-
-
-def to_details(services: Services, record: VoiceRecord) -> VoiceDetails:
-    zip_url = None
-    if record.embedding_zip_key:
-        zip_url = services.blobs.presigned_get(
-            record.embedding_zip_key,
-            services.settings.presigned_url_ttl_seconds,
-            filename=f"{record.name}-{record.embedding_zip_key.rsplit('/', 1)[-1]}",
-        )
-    return VoiceDetails(
-        name=record.name,
-        original_filename=record.original_filename,
-        original_uploaded_name=record.original_uploaded_name,
-        original_duration=record.original_duration,
-        status=VoiceStatus(splitting=record.splitting_status, embedding=record.embedding_status),
-        samples=[
-            SampleInfo(
-                index=s.index,
-                source_timestamp=s.source_timestamp,
-                duration=s.duration,
-                origin=s.origin.value,
-                quality=s.quality,
-            )
-            for s in sorted(record.samples, key=lambda s: s.index)
-        ],
-        embedding_info=EmbeddingInfo.model_validate(record.embedding_info) if record.embedding_info else None,
-        embedding_type=record.embedding_type,
-        embedding_zip_url=zip_url,
-        preferred_sample_index=record.preferred_sample_index,
-        creator_name=record.creator_name,
-        creator_email=record.creator_email,
-        status_reasons=StatusReasons(splitting=record.splitting_error, embedding=record.embedding_error),
-        progress=record.progress,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
-
-
-def _dispatch(services: Services, record: VoiceRecord, job: str, kind: JobKind, params: dict) -> str:
-    """Start a pipeline job for a voice already marked in_progress. If the start itself fails the
-    status must not stay in_progress forever: mark it failed with the reason."""
+def _dispatch(services: Services, record: VoiceRecord, kind: JobKind, params: dict) -> str:
+    """Start a pipeline job for a voice already marked in_progress (its first stage). If the start
+    itself fails the status must not stay in_progress forever: mark it failed with the reason."""
+    job = kind.stages[0]
     pipeline_job = PipelineJob(
         kind=kind, partner=record.partner, name=record.name, voice_id=record.voice_id, params=params
     )
@@ -182,8 +125,8 @@ def create_voice(
                 "original_uploaded_name": uploaded_name or "recording",
                 "original_duration": duration,
                 # Born locked: nobody can rename/delete it between creation and the job start.
-                "splitting_status": JobStatus.IN_PROGRESS,
-                "progress": {"job": "splitting", "step": "queued", "updated_at": now},
+                Stage.SPLITTING.status_field: JobStatus.IN_PROGRESS,
+                "progress": {"job": Stage.SPLITTING.value, "step": "queued", "updated_at": now},
             }
         )
         # Marker first: if anything below fails half-way, the audio cannot outlive the failed create.
@@ -199,7 +142,6 @@ def create_voice(
     _dispatch(
         services,
         record,
-        "splitting",
         JobKind.SPLIT_AND_EMBED,
         {
             "max_samples": 25,
@@ -326,24 +268,20 @@ def delete_sample(services: Services, partner: str, name: str, index: int) -> No
     cleanup.clear_quietly(services, key)
 
 
-def write_samples_bundle(services: Services, partner: str, name: str, out: BinaryIO) -> VoiceRecord:
-    """Write the ZIP (`{index}.opus` per sample and `voice_info.json`) to `out`, one sample in memory
-    at a time; `out` may be a spooled temp file, so a large bundle never sits whole in memory."""
+def write_samples_bundle(
+    services: Services, partner: str, name: str, out: BinaryIO, voice_info: Callable[[VoiceRecord], dict[str, Any]]
+) -> VoiceRecord:
+    """Write the ZIP (`{index}.opus` per sample and `voice_info.json`, the voice as `voice_info` maps it)
+    to `out`, one sample in memory at a time; `out` may be a spooled temp file, so a large bundle never
+    sits whole in memory."""
     record = services.voices.require(partner, name)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for sample in sorted(record.samples, key=lambda s: s.index):
             data = services.blobs.get_bytes(keys.sample_key(partner, record.voice_id, sample.index))
             if data is not None:
                 archive.writestr(f"{sample.index}.opus", data)
-        info = to_details(services, record).model_dump(mode="json", exclude={"embedding_zip_url"})
-        archive.writestr("voice_info.json", json.dumps(info, indent=2))
+        archive.writestr("voice_info.json", json.dumps(voice_info(record), indent=2))
     return record
-
-
-def samples_bundle(services: Services, partner: str, name: str) -> bytes:
-    buffer = io.BytesIO()
-    write_samples_bundle(services, partner, name, buffer)
-    return buffer.getvalue()
 
 
 def bundle_filename(record: VoiceRecord) -> str:
@@ -354,7 +292,7 @@ def store_bundle(services: Services, record: VoiceRecord, bundle: BinaryIO) -> s
     """Park a bundle too large to return inline in S3 and give a presigned link to it. One key per
     voice, overwritten by each large download: storage stays bounded and goes with the voice."""
     key = keys.bundle_key(record.partner, record.voice_id, "samples")
-    services.s3.upload_fileobj(bundle, services.blobs.bucket, key, ExtraArgs={"ContentType": "application/zip"})
+    services.blobs.put_stream(key, bundle, "application/zip")
     return services.blobs.presigned_get(
         key, services.settings.presigned_url_ttl_seconds, filename=bundle_filename(record)
     )
@@ -370,11 +308,10 @@ def start_split(
     record = services.voices.require(partner, name)
     if not record.has_original:
         raise InvalidRequest("Voice has no original recording to split")
-    record = services.voices.start_job(partner, name, "splitting")
+    record = services.voices.start_job(partner, name, Stage.SPLITTING)
     job_id = _dispatch(
         services,
         record,
-        "splitting",
         JobKind.SPLIT,
         {
             "max_samples": max_samples,
@@ -390,27 +327,17 @@ def start_embed(services: Services, partner: str, name: str, tts_type: str | Non
     require_engine(chosen)
     if not record.samples:
         raise InvalidRequest("Voice has no samples to embed")
-    record = services.voices.start_job(partner, name, "embedding")
-    job_id = _dispatch(services, record, "embedding", JobKind.EMBED, {"tts_type": chosen})
+    record = services.voices.start_job(partner, name, Stage.EMBEDDING)
+    job_id = _dispatch(services, record, JobKind.EMBED, {"tts_type": chosen})
     return services.voices.require(partner, name), job_id
 
 
-def list_test_samples(services: Services, partner: str, name: str, tts_type: str) -> list[TestSampleFile]:
+def list_test_samples(services: Services, partner: str, name: str, tts_type: str) -> list[str]:
+    """Filenames of the voice's test samples for `tts_type`, by sample, then sentence."""
     record = services.voices.require(partner, name)
     prefix = keys.test_samples_prefix(partner, record.voice_id, validate_tts_type(tts_type))
-    files = []
-    for key in services.blobs.list_keys(prefix):
-        filename = key[len(prefix) :]
-        match = _TEST_FILENAME.match(filename)
-        files.append(
-            TestSampleFile(
-                filename=filename,
-                tts_type=tts_type,
-                sample_index=int(match.group(1)) if match else None,
-                sentence_index=int(match.group(2)) if match else None,
-            )
-        )
-    return sorted(files, key=lambda f: (f.sample_index or 0, f.sentence_index or 0, f.filename))
+    filenames = [key[len(prefix) :] for key in services.blobs.list_keys(prefix)]
+    return sorted(filenames, key=lambda f: (*(parse_test_filename(f) or (0, 0)), f))
 
 
 def get_test_sample(services: Services, partner: str, name: str, filename: str, tts_type: str) -> bytes:

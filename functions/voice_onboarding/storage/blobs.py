@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
@@ -16,6 +16,10 @@ class BlobStore:
 
     def put_file(self, key: str, path: Path, content_type: str = "audio/ogg") -> None:
         self.s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> None:
+        """Upload a file object (multipart above boto3's threshold), reading it from its current position."""
+        self.s3.upload_fileobj(stream, self.bucket, key, ExtraArgs={"ContentType": content_type})
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)

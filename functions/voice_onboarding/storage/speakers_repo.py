@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from voice_onboarding.domain.errors import SpeakerAlreadyExists, SpeakerBusy, SpeakerNotFound
+from voice_onboarding.domain.jobs import Stage
 from voice_onboarding.domain.speaker import AdapterVersion, DatasetSample, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item, update_expression
@@ -188,7 +189,7 @@ class SpeakerRepository:
             raise
         return SpeakerRecord.model_validate(from_item(response["Attributes"]))
 
-    def update_stage(self, owner: str, name: str, speaker_id: str, stage: str, fields: dict[str, Any]) -> bool:
+    def update_stage(self, owner: str, name: str, speaker_id: str, stage: Stage, fields: dict[str, Any]) -> bool:
         """Write a job's outcome only to the speaker it ran for, while that stage still runs
         (not a re-created namesake, not a job the sweeper already failed). False if not written."""
         try:
@@ -196,7 +197,7 @@ class SpeakerRepository:
                 owner,
                 name,
                 fields,
-                condition=f"speaker_id = :sid AND {stage}_status = :stage_running",
+                condition=f"speaker_id = :sid AND {Stage(stage).status_field} = :stage_running",
                 condition_values={
                     ":sid": serialize(speaker_id),
                     ":stage_running": serialize(JobStatus.IN_PROGRESS.value),

@@ -8,11 +8,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from voice_onboarding.domain.errors import (
+    DomainError,
     SampleNotFound,
     VoiceAlreadyExists,
     VoiceLocked,
     VoiceNotFound,
 )
+from voice_onboarding.domain.jobs import Stage
 from voice_onboarding.domain.voice import JobStatus, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.storage.dynamo import (
     from_item,
@@ -151,23 +153,43 @@ class VoiceRepository:
             condition_values=_IN_PROGRESS,
         )
 
-    def start_job(self, partner: str, name: str, job: str, extra: dict[str, Any] | None = None) -> VoiceRecord:
-        """Atomically move `job` ('splitting'/'embedding') to in_progress; 409 if any job runs."""
-        fields: dict[str, Any] = {f"{job}_status": JobStatus.IN_PROGRESS.value, f"{job}_error": None}
-        fields["progress"] = {"job": job, "step": "queued", "updated_at": utc_now_iso()}
+    def start_job(self, partner: str, name: str, job: Stage | str, extra: dict[str, Any] | None = None) -> VoiceRecord:
+        """Atomically move a voice stage (splitting/embedding) to in_progress; 409 if any job runs."""
+        stage = Stage(job)
+        fields: dict[str, Any] = {stage.status_field: JobStatus.IN_PROGRESS.value, stage.error_field: None}
+        fields["progress"] = {"job": stage.value, "step": "queued", "updated_at": utc_now_iso()}
         return self.update_unlocked(partner, name, {**fields, **(extra or {})})
 
     def finish_job(
         self,
         partner: str,
         name: str,
-        job: str,
+        job: Stage | str,
         status: JobStatus,
         error: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> VoiceRecord:
-        fields: dict[str, Any] = {f"{job}_status": status.value, f"{job}_error": error, "progress": None}
+        stage = Stage(job)
+        fields: dict[str, Any] = {stage.status_field: status.value, stage.error_field: error, "progress": None}
         return self.update(partner, name, {**fields, **(extra or {})})
+
+    def update_stage(self, partner: str, name: str, voice_id: str, stage: Stage, fields: dict[str, Any]) -> bool:
+        """Write a job's outcome only to the voice it ran for (not a re-created namesake) while that
+        stage still runs (not deleted, not failed by the sweeper). False if not written."""
+        try:
+            self.update(
+                partner,
+                name,
+                fields,
+                condition=f"{_EXISTS} AND voice_id = :voice_id AND {Stage(stage).status_field} = :in_progress",
+                condition_values={
+                    ":voice_id": serialize(voice_id),
+                    ":in_progress": serialize(JobStatus.IN_PROGRESS.value),
+                },
+            )
+        except DomainError:
+            return False
+        return True
 
     def delete(self, partner: str, name: str) -> VoiceRecord:
         try:

@@ -4,25 +4,23 @@ Outcomes are written only while the speaker the job ran for (same speaker_id) is
 a late result never revives a speaker the sweeper failed, nor touches a re-created namesake.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voice_onboarding.contract.gpu import CloneInput, CloneOutputs
+from voice_onboarding.domain.jobs import CloneParams, PipelineJob, Stage
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
-from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.gpu_jobs import GpuJobError
+from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind
 from voice_onboarding.storage import keys
 
-TIMEOUT_SECONDS = 20 * 60
-STAGE = "clone"
 MAX_REASON_CHARS = 300
 
 
 class CloneOutput(BaseModel):
-    """The worker's result (docs/pipeline-contract.md), as far as this service records it."""
+    """The worker's result (contract/gpu.py CloneResult), as far as this service records it."""
 
     model_config = ConfigDict(extra="ignore")
     tts_type: str
@@ -32,67 +30,75 @@ class CloneOutput(BaseModel):
 
 def _speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:
     speaker = services.speakers.get(job.partner, job.name)
-    return speaker if speaker is not None and speaker.speaker_id == job.voice_id else None
+    return speaker if speaker is not None and speaker.speaker_id == job.owner_id else None
 
 
 def _tts_type(job: PipelineJob, speaker: SpeakerRecord) -> str:
-    return str(job.params.get("tts_type") or speaker.tts_type)
+    return CloneParams.model_validate(job.params).tts_type or speaker.tts_type
 
 
-def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
-    speaker = _speaker(services, job)
-    if speaker is None:
-        raise GpuJobError("Speaker no longer exists")
-    ttl = services.settings.presigned_url_ttl_seconds
-    conditioning_key = keys.speaker_conditioning_key(job.partner, speaker.speaker_id, _tts_type(job, speaker))
-    return CloneInput(
-        kind="clone",
-        tts_type=_tts_type(job, speaker),
-        language=speaker.language,
-        reference_url=services.blobs.presigned_get(speaker.reference_key, ttl),
-        outputs=CloneOutputs(voice_conditioning=services.blobs.presigned_put(conditioning_key, ttl)),
-    ).model_dump(mode="json")
+class CloneJob(GpuJobKind):
+    stage: ClassVar[Stage] = Stage.CLONE
 
+    @classmethod
+    def build_input(cls, services: Services, job: PipelineJob) -> dict[str, Any]:
+        speaker = _speaker(services, job)
+        if speaker is None:
+            raise GpuJobError("Speaker no longer exists")
+        ttl = services.settings.presigned_url_ttl_seconds
+        conditioning_key = keys.speaker_conditioning_key(job.partner, speaker.speaker_id, _tts_type(job, speaker))
+        return CloneInput(
+            kind="clone",
+            tts_type=_tts_type(job, speaker),
+            language=speaker.language,
+            reference_url=services.blobs.presigned_get(speaker.reference_key, ttl),
+            outputs=CloneOutputs(voice_conditioning=services.blobs.presigned_put(conditioning_key, ttl)),
+        ).model_dump(mode="json")
 
-def apply_result(services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
-    try:
-        result = CloneOutput.model_validate(output)
-    except ValidationError as error:
-        raise GpuJobError(f"GPU worker returned an invalid clone result: {error.errors()[0]['msg']}") from error
-    conditioning_key = keys.speaker_conditioning_key(job.partner, job.voice_id, result.tts_type)
-    recorded = services.speakers.update_stage(
-        job.partner,
-        job.name,
-        job.voice_id,
-        STAGE,
-        {
-            "clone_status": JobStatus.COMPLETED.value,
-            "clone_error": None,
-            "progress": None,
-            "conditioning_key": conditioning_key,
-            "conditioning_info": result.model_dump(exclude_none=True),
-        },
-    )
-    if not recorded and _speaker(services, job) is None:
-        # Deleted while the job ran: the worker's upload landed after the delete swept the prefix.
-        services.blobs.delete(conditioning_key)
+    @classmethod
+    def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
+        try:
+            result = CloneOutput.model_validate(output)
+        except ValidationError as error:
+            raise GpuJobError(f"GPU worker returned an invalid clone result: {error.errors()[0]['msg']}") from error
+        conditioning_key = keys.speaker_conditioning_key(job.partner, job.owner_id, result.tts_type)
+        recorded = services.speakers.update_stage(
+            job.partner,
+            job.name,
+            job.owner_id,
+            cls.stage,
+            {
+                cls.stage.status_field: JobStatus.COMPLETED.value,
+                cls.stage.error_field: None,
+                "progress": None,
+                "conditioning_key": conditioning_key,
+                "conditioning_info": result.model_dump(exclude_none=True),
+            },
+        )
+        if not recorded and _speaker(services, job) is None:
+            # Deleted while the job ran: the worker's upload landed after the delete swept the prefix.
+            services.blobs.delete(conditioning_key)
 
+    @classmethod
+    def apply_failure(cls, services: Services, job: PipelineJob, reason: str) -> None:
+        services.speakers.update_stage(
+            job.partner,
+            job.name,
+            job.owner_id,
+            cls.stage,
+            {
+                cls.stage.status_field: JobStatus.FAILED.value,
+                cls.stage.error_field: reason[:MAX_REASON_CHARS],
+                "progress": None,
+            },
+        )
 
-def apply_failure(services: Services, job: PipelineJob, reason: str) -> None:
-    services.speakers.update_stage(
-        job.partner,
-        job.name,
-        job.voice_id,
-        STAGE,
-        {"clone_status": JobStatus.FAILED.value, "clone_error": reason[:MAX_REASON_CHARS], "progress": None},
-    )
-
-
-def record_progress(services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
-    services.speakers.update_stage(
-        job.partner,
-        job.name,
-        job.voice_id,
-        STAGE,
-        {"progress": {"job": STAGE, **progress, "updated_at": utc_now_iso()}},
-    )
+    @classmethod
+    def record_progress(cls, services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
+        services.speakers.update_stage(
+            job.partner,
+            job.name,
+            job.owner_id,
+            cls.stage,
+            {"progress": {"job": cls.stage.value, **progress, "updated_at": utc_now_iso()}},
+        )

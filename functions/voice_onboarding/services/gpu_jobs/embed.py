@@ -1,19 +1,16 @@
 """GPU job `embed`: a voice's samples -> per-sample embeddings, test sentences, scores, embedding zip."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voice_onboarding.contract.gpu import EmbedInput, EmbedOutputs, SampleIn, test_filename
+from voice_onboarding.domain.jobs import EmbedParams, PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
-from voice_onboarding.pipeline.jobs import PipelineJob
-from voice_onboarding.pipeline.status import update_voice_stage
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.gpu_jobs import GpuJobError
+from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, update_voice_stage
 from voice_onboarding.storage import keys
 
-TIMEOUT_SECONDS = 45 * 60
-STAGE = "embedding"
 # Fixed so scores are comparable across samples and runs; phonetically varied, ~4 s each.
 TEST_SENTENCES = [
     "The quick brown fox jumps over the lazy dog near the river bank.",
@@ -37,7 +34,7 @@ class _TestSample(BaseModel):
 
 
 class EmbedOutput(BaseModel):
-    """The worker's result, as far as this service records it (docs/pipeline-contract.md)."""
+    """The worker's result (contract/gpu.py EmbedResult), as far as this service records it."""
 
     model_config = ConfigDict(extra="ignore")
     tts_type: str
@@ -48,85 +45,11 @@ class EmbedOutput(BaseModel):
 
 def _voice(services: Services, job: PipelineJob) -> VoiceRecord | None:
     voice = services.voices.get(job.partner, job.name)
-    return voice if voice is not None and voice.voice_id == job.voice_id else None
+    return voice if voice is not None and voice.voice_id == job.owner_id else None
 
 
 def _tts_type(job: PipelineJob, voice: VoiceRecord) -> str:
-    return str(job.params.get("tts_type") or voice.embedding_type)
-
-
-def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
-    voice = _voice(services, job)
-    if voice is None:
-        raise GpuJobError("Voice no longer exists")
-    if not voice.samples:
-        raise GpuJobError("Voice has no samples to embed")
-    ttl = services.settings.presigned_url_ttl_seconds
-    tts_type = _tts_type(job, voice)
-    test_prefix = keys.test_samples_prefix(job.partner, voice.voice_id, tts_type)
-    samples = sorted(voice.samples, key=lambda s: s.index)
-    test_outputs = {
-        test_filename(s.index, n): services.blobs.presigned_put(test_prefix + test_filename(s.index, n), ttl)
-        for s in samples
-        for n in range(1, len(TEST_SENTENCES) + 1)
-    }
-    return EmbedInput(
-        kind="embed",
-        tts_type=tts_type,
-        samples=[
-            SampleIn(
-                index=s.index,
-                url=services.blobs.presigned_get(keys.sample_key(job.partner, voice.voice_id, s.index), ttl),
-                quality=s.quality,
-            )
-            for s in samples
-        ],
-        sentences=TEST_SENTENCES,
-        outputs=EmbedOutputs(
-            test_samples=test_outputs,
-            embedding_zip=services.blobs.presigned_put(
-                keys.embedding_zip_key(job.partner, voice.voice_id, tts_type), ttl
-            ),
-        ),
-    ).model_dump(mode="json")
-
-
-def apply_result(services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
-    try:
-        result = EmbedOutput.model_validate(output)
-    except ValidationError as error:
-        raise GpuJobError(f"GPU worker returned an invalid embed result: {error.errors()[0]['msg']}") from error
-    voice = _voice(services, job)
-    if voice is None:
-        return  # deleted while the job ran: nothing to record
-    tts_type = result.tts_type
-    preferred = result.preferred_sample_index
-    if voice.preferred_sample_manual and voice.preferred_sample_index is not None:
-        if voice.sample(voice.preferred_sample_index) is not None:
-            preferred = voice.preferred_sample_index  # a user's choice beats the scores
-    info = {
-        "tts_type": tts_type,
-        "last_update_status": "success",
-        "last_update_time": utc_now_iso(),
-        "test_samples": [t.model_dump() for t in result.test_samples],
-        "sample_scores": [s.model_dump() for s in result.sample_scores],
-    }
-    recorded = update_voice_stage(
-        services,
-        job,
-        STAGE,
-        {
-            "embedding_status": JobStatus.COMPLETED.value,
-            "embedding_error": None,
-            "progress": None,
-            "embedding_info": info,
-            "embedding_type": tts_type,
-            "embedding_zip_key": keys.embedding_zip_key(job.partner, voice.voice_id, tts_type),
-            "preferred_sample_index": preferred,
-        },
-    )
-    if recorded:
-        _remove_stale_test_files(services, voice, tts_type, {t.filename for t in result.test_samples})
+    return EmbedParams.model_validate(job.params).tts_type or voice.embedding_type
 
 
 def _remove_stale_test_files(services: Services, voice: VoiceRecord, tts_type: str, keep: set[str]) -> None:
@@ -136,27 +59,107 @@ def _remove_stale_test_files(services: Services, voice: VoiceRecord, tts_type: s
     services.blobs.delete(*stale)
 
 
-def apply_failure(services: Services, job: PipelineJob, reason: str) -> None:
-    voice = _voice(services, job)
-    if voice is None:
-        return
-    tts_type = _tts_type(job, voice)
-    previous = voice.embedding_info or {}
-    # Scores of an earlier run of the same engine stay visible; another engine's would be mislabelled.
-    info = previous if previous.get("tts_type") == tts_type else {"test_samples": [], "sample_scores": []}
-    info = {**info, "tts_type": tts_type, "last_update_status": "failed", "last_update_time": utc_now_iso()}
-    update_voice_stage(
-        services,
-        job,
-        STAGE,
-        {
-            "embedding_status": JobStatus.FAILED.value,
-            "embedding_error": reason,
-            "progress": None,
-            "embedding_info": info,
-        },
-    )
+class EmbedJob(GpuJobKind):
+    stage: ClassVar[Stage] = Stage.EMBEDDING
 
+    @classmethod
+    def build_input(cls, services: Services, job: PipelineJob) -> dict[str, Any]:
+        voice = _voice(services, job)
+        if voice is None:
+            raise GpuJobError("Voice no longer exists")
+        if not voice.samples:
+            raise GpuJobError("Voice has no samples to embed")
+        ttl = services.settings.presigned_url_ttl_seconds
+        tts_type = _tts_type(job, voice)
+        test_prefix = keys.test_samples_prefix(job.partner, voice.voice_id, tts_type)
+        samples = sorted(voice.samples, key=lambda s: s.index)
+        test_outputs = {
+            test_filename(s.index, n): services.blobs.presigned_put(test_prefix + test_filename(s.index, n), ttl)
+            for s in samples
+            for n in range(1, len(TEST_SENTENCES) + 1)
+        }
+        return EmbedInput(
+            kind="embed",
+            tts_type=tts_type,
+            samples=[
+                SampleIn(
+                    index=s.index,
+                    url=services.blobs.presigned_get(keys.sample_key(job.partner, voice.voice_id, s.index), ttl),
+                    quality=s.quality,
+                )
+                for s in samples
+            ],
+            sentences=TEST_SENTENCES,
+            outputs=EmbedOutputs(
+                test_samples=test_outputs,
+                embedding_zip=services.blobs.presigned_put(
+                    keys.embedding_zip_key(job.partner, voice.voice_id, tts_type), ttl
+                ),
+            ),
+        ).model_dump(mode="json")
 
-def record_progress(services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
-    update_voice_stage(services, job, STAGE, {"progress": {"job": STAGE, **progress, "updated_at": utc_now_iso()}})
+    @classmethod
+    def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
+        try:
+            result = EmbedOutput.model_validate(output)
+        except ValidationError as error:
+            raise GpuJobError(f"GPU worker returned an invalid embed result: {error.errors()[0]['msg']}") from error
+        voice = _voice(services, job)
+        if voice is None:
+            return  # deleted while the job ran: nothing to record
+        tts_type = result.tts_type
+        preferred = result.preferred_sample_index
+        if voice.preferred_sample_manual and voice.preferred_sample_index is not None:
+            if voice.sample(voice.preferred_sample_index) is not None:
+                preferred = voice.preferred_sample_index  # a user's choice beats the scores
+        info = {
+            "tts_type": tts_type,
+            "last_update_status": "success",
+            "last_update_time": utc_now_iso(),
+            "test_samples": [t.model_dump() for t in result.test_samples],
+            "sample_scores": [s.model_dump() for s in result.sample_scores],
+        }
+        recorded = update_voice_stage(
+            services,
+            job,
+            cls.stage,
+            {
+                cls.stage.status_field: JobStatus.COMPLETED.value,
+                cls.stage.error_field: None,
+                "progress": None,
+                "embedding_info": info,
+                "embedding_type": tts_type,
+                "embedding_zip_key": keys.embedding_zip_key(job.partner, voice.voice_id, tts_type),
+                "preferred_sample_index": preferred,
+            },
+        )
+        if recorded:
+            _remove_stale_test_files(services, voice, tts_type, {t.filename for t in result.test_samples})
+
+    @classmethod
+    def apply_failure(cls, services: Services, job: PipelineJob, reason: str) -> None:
+        voice = _voice(services, job)
+        if voice is None:
+            return
+        tts_type = _tts_type(job, voice)
+        previous = voice.embedding_info or {}
+        # Scores of an earlier run of the same engine stay visible; another engine's would be mislabelled.
+        info = previous if previous.get("tts_type") == tts_type else {"test_samples": [], "sample_scores": []}
+        info = {**info, "tts_type": tts_type, "last_update_status": "failed", "last_update_time": utc_now_iso()}
+        update_voice_stage(
+            services,
+            job,
+            cls.stage,
+            {
+                cls.stage.status_field: JobStatus.FAILED.value,
+                cls.stage.error_field: reason,
+                "progress": None,
+                "embedding_info": info,
+            },
+        )
+
+    @classmethod
+    def record_progress(cls, services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
+        update_voice_stage(
+            services, job, cls.stage, {"progress": {"job": cls.stage.value, **progress, "updated_at": utc_now_iso()}}
+        )

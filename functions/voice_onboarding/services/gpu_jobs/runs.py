@@ -1,12 +1,16 @@
-"""Submit, poll and finalize one GPU run of a pipeline job (the state machine's GPU loop)."""
+"""Submit, poll and finalize one GPU run of a pipeline job (the state machine's GPU loop).
+
+`gpu_kind` is the worker's job kind (`Stage.gpu_kind`: embed, clone, train_lora), which the state machine
+carries as `$.stage`.
+"""
 
 import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from voice_onboarding.pipeline.jobs import PipelineJob
-from voice_onboarding.pipeline.runpod_client import TERMINAL, GpuClient, RunStatus
+from voice_onboarding.adapters.runpod import TERMINAL, GpuClient, RunStatus
+from voice_onboarding.domain.jobs import PipelineJob
 from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.gpu_jobs import GpuJobError
@@ -18,13 +22,13 @@ _FAILURE_REASONS = {"CANCELLED": "GPU job cancelled", "TIMED_OUT": "GPU job time
 FAILED_STATUSES = frozenset({"FAILED", "CANCELLED", "TIMED_OUT"})
 
 
-def submit(services: Services, client: GpuClient, job: PipelineJob, stage: str) -> dict[str, Any]:
-    kind = gpu_jobs.get_kind(stage)
+def submit(services: Services, client: GpuClient, job: PipelineJob, gpu_kind: str) -> dict[str, Any]:
+    kind = gpu_jobs.get_kind(gpu_kind)
     job_input = kind.build_input(services, job)
     run = client.run(job_input)
-    deadline = int(services.clock()) + gpu_jobs.timeout_seconds(stage)
-    logger.info("GPU job submitted", extra={"job_id": job.job_id, "stage": stage, "run_id": run.id})
-    gpu_jobs.record_progress(services, job, stage, {"step": run.status, "run_id": run.id})
+    deadline = int(services.clock()) + kind.timeout_seconds()
+    logger.info("GPU job submitted", extra={"job_id": job.job_id, "stage": gpu_kind, "run_id": run.id})
+    kind.record_progress(services, job, {"step": run.status, "run_id": run.id})
     return {"run_id": run.id, "status": run.status, "deadline": deadline}
 
 
@@ -47,7 +51,7 @@ def worker_error(run: RunStatus) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
-def poll(services: Services, client: GpuClient, job: PipelineJob, stage: str, gpu: dict[str, Any]) -> dict[str, Any]:
+def poll(services: Services, client: GpuClient, job: PipelineJob, gpu_kind: str, gpu: dict[str, Any]) -> dict[str, Any]:
     """Current status of the run, always as {run_id, status, deadline, output, error}. A run still
     queued or running past its deadline is cancelled and reported TIMED_OUT."""
     run_id, deadline = str(gpu["run_id"]), gpu.get("deadline")
@@ -77,7 +81,7 @@ def poll(services: Services, client: GpuClient, job: PipelineJob, stage: str, gp
         progress: dict[str, Any] = {"step": run.status, "run_id": run_id}
         if isinstance(run.output, str):
             progress["detail"] = run.output[:200]  # the worker's progress_update text
-        gpu_jobs.record_progress(services, job, stage, progress)
+        gpu_jobs.get_kind(gpu_kind).record_progress(services, job, progress)
     logger.info("GPU job polled", extra={"job_id": job.job_id, "run_id": run_id, "status": result["status"]})
     return result
 
@@ -88,20 +92,20 @@ def _err(run: RunStatus) -> Any:
     return f"GPU worker returned no result object ({type(run.output).__name__})"
 
 
-def finalize(services: Services, job: PipelineJob, stage: str, gpu: dict[str, Any]) -> dict[str, Any]:
+def finalize(services: Services, job: PipelineJob, gpu_kind: str, gpu: dict[str, Any]) -> dict[str, Any]:
     output = gpu.get("output")
     if gpu.get("status") != "COMPLETED" or not isinstance(output, dict):
         raise GpuJobError("finalize called without a completed GPU result")
-    gpu_jobs.get_kind(stage).apply_result(services, job, output)
-    logger.info("GPU job finalized", extra={"job_id": job.job_id, "stage": stage, "run_id": gpu.get("run_id")})
+    gpu_jobs.get_kind(gpu_kind).apply_result(services, job, output)
+    logger.info("GPU job finalized", extra={"job_id": job.job_id, "stage": gpu_kind, "run_id": gpu.get("run_id")})
     return {"ok": True}
 
 
-def elapsed_seconds(services: Services, stage: str, gpu: dict[str, Any]) -> float | None:
+def elapsed_seconds(services: Services, gpu_kind: str, gpu: dict[str, Any]) -> float | None:
     """Seconds since submission. The state carries only the deadline, which submit set to
     submission time + the kind's timeout, so no extra field has to travel through the ASL."""
     deadline = gpu.get("deadline")
     if deadline is None:
         return None
-    submitted = float(deadline) - gpu_jobs.timeout_seconds(stage)
+    submitted = float(deadline) - gpu_jobs.get_kind(gpu_kind).timeout_seconds()
     return max(0.0, services.clock() - submitted)

@@ -6,25 +6,23 @@ hyperparameters and evaluation) and the table item `SPEAKER#{name}#ADAPTER#{n}`;
 """
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voice_onboarding.contract.gpu import DatasetItem, TrainLoraInput, TrainOutputs
+from voice_onboarding.domain.jobs import PipelineJob, Stage, TrainLoraParams
 from voice_onboarding.domain.speaker import AdapterVersion, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
-from voice_onboarding.pipeline.jobs import PipelineJob
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.gpu_jobs import GpuJobError
+from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind
 from voice_onboarding.storage import keys
 
-TIMEOUT_SECONDS = 3 * 3600
-STAGE = "training"
 MAX_REASON_CHARS = 300
 
 
 class TrainOutput(BaseModel):
-    """The worker's result (docs/pipeline-contract.md), as far as this service records it."""
+    """The worker's result (contract/gpu.py TrainLoraResult), as far as this service records it."""
 
     model_config = ConfigDict(extra="ignore")
     tts_type: str | None = None
@@ -36,114 +34,126 @@ class TrainOutput(BaseModel):
 
 def _speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:
     speaker = services.speakers.get(job.partner, job.name)
-    return speaker if speaker is not None and speaker.speaker_id == job.voice_id else None
+    return speaker if speaker is not None and speaker.speaker_id == job.owner_id else None
 
 
-def _version(job: PipelineJob) -> int:
-    return int(job.params["adapter_version"])
+def _params(job: PipelineJob) -> TrainLoraParams:
+    return TrainLoraParams.model_validate(job.params)
 
 
 def _adapter(services: Services, job: PipelineJob) -> AdapterVersion:
-    adapter = services.speakers.get_adapter(job.partner, job.name, _version(job))
+    version = _params(job).adapter_version
+    adapter = services.speakers.get_adapter(job.partner, job.name, version)
     if adapter is None:
-        raise GpuJobError(f"Adapter version {_version(job)} no longer exists")
+        raise GpuJobError(f"Adapter version {version} no longer exists")
     return adapter
 
 
-def build_input(services: Services, job: PipelineJob) -> dict[str, Any]:
-    speaker = _speaker(services, job)
-    if speaker is None:
-        raise GpuJobError("Speaker no longer exists")
-    adapter = _adapter(services, job)
-    # Train on the snapshot taken when the run started, not on whatever was uploaded since.
-    by_id = {s.sample_id: s for s in services.speakers.list_samples(job.partner, job.name)}
-    missing = [i for i in adapter.dataset_sample_ids if i not in by_id]
-    if missing:
-        raise GpuJobError(f"{len(missing)} dataset samples were removed after training started")
-    if not adapter.dataset_sample_ids:
-        raise GpuJobError("The dataset is empty")
-    ttl = services.settings.presigned_url_ttl_seconds
-    version = _version(job)
-    return TrainLoraInput(
-        kind="train_lora",
-        tts_type=str(job.params.get("tts_type") or speaker.tts_type),
-        dataset=[
-            DatasetItem(url=services.blobs.presigned_get(by_id[i].object_key, ttl), transcript=by_id[i].transcript)
-            for i in adapter.dataset_sample_ids
-        ],
-        hyperparameters=job.params.get("hyperparameters") or adapter.hyperparameters,
-        outputs=TrainOutputs(
-            adapter=services.blobs.presigned_put(keys.adapter_key(job.partner, speaker.speaker_id, version), ttl),
-            evaluation_audio=services.blobs.presigned_put(
-                keys.adapter_evaluation_key(job.partner, speaker.speaker_id, version), ttl
+class TrainLoraJob(GpuJobKind):
+    stage: ClassVar[Stage] = Stage.TRAINING
+
+    @classmethod
+    def build_input(cls, services: Services, job: PipelineJob) -> dict[str, Any]:
+        speaker = _speaker(services, job)
+        if speaker is None:
+            raise GpuJobError("Speaker no longer exists")
+        adapter = _adapter(services, job)
+        # Train on the snapshot taken when the run started, not on whatever was uploaded since.
+        by_id = {s.sample_id: s for s in services.speakers.list_samples(job.partner, job.name)}
+        missing = [i for i in adapter.dataset_sample_ids if i not in by_id]
+        if missing:
+            raise GpuJobError(f"{len(missing)} dataset samples were removed after training started")
+        if not adapter.dataset_sample_ids:
+            raise GpuJobError("The dataset is empty")
+        ttl = services.settings.presigned_url_ttl_seconds
+        params = _params(job)
+        version = params.adapter_version
+        return TrainLoraInput(
+            kind="train_lora",
+            tts_type=params.tts_type or speaker.tts_type,
+            dataset=[
+                DatasetItem(url=services.blobs.presigned_get(by_id[i].object_key, ttl), transcript=by_id[i].transcript)
+                for i in adapter.dataset_sample_ids
+            ],
+            hyperparameters=params.hyperparameters or adapter.hyperparameters,
+            outputs=TrainOutputs(
+                adapter=services.blobs.presigned_put(keys.adapter_key(job.partner, speaker.speaker_id, version), ttl),
+                evaluation_audio=services.blobs.presigned_put(
+                    keys.adapter_evaluation_key(job.partner, speaker.speaker_id, version), ttl
+                ),
             ),
-        ),
-    ).model_dump(mode="json")
+        ).model_dump(mode="json")
 
-
-def apply_result(services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
-    try:
-        result = TrainOutput.model_validate(output)
-    except ValidationError as error:
-        raise GpuJobError(f"GPU worker returned an invalid train_lora result: {error.errors()[0]['msg']}") from error
-    version = _version(job)
-    adapter = services.speakers.get_adapter(job.partner, job.name, version)
-    hyperparameters = result.hyperparameters or job.params.get("hyperparameters") or {}
-    metadata_key = keys.adapter_metadata_key(job.partner, job.voice_id, version)
-    metadata = {
-        "version": version,
-        "tts_type": result.tts_type or job.params.get("tts_type"),
-        "hyperparameters": hyperparameters,
-        "evaluation": result.evaluation,
-        "final_loss": result.final_loss,
-        "loss_history": result.loss_history,
-        "dataset_sample_ids": adapter.dataset_sample_ids if adapter else [],
-        "completed_at": utc_now_iso(),
-    }
-    services.blobs.put_bytes(metadata_key, json.dumps(metadata, indent=2).encode(), "application/json")
-    recorded = services.speakers.finish_training(
-        job.partner,
-        job.name,
-        job.voice_id,
-        version,
-        {"training_status": JobStatus.COMPLETED.value, "training_error": None, "progress": None},
-        {
-            "status": JobStatus.COMPLETED.value,
-            "adapter_key": keys.adapter_key(job.partner, job.voice_id, version),
-            "metadata_key": metadata_key,
+    @classmethod
+    def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
+        try:
+            result = TrainOutput.model_validate(output)
+        except ValidationError as error:
+            raise GpuJobError(
+                f"GPU worker returned an invalid train_lora result: {error.errors()[0]['msg']}"
+            ) from error
+        params = _params(job)
+        version = params.adapter_version
+        adapter = services.speakers.get_adapter(job.partner, job.name, version)
+        hyperparameters = result.hyperparameters or params.hyperparameters or {}
+        metadata_key = keys.adapter_metadata_key(job.partner, job.owner_id, version)
+        metadata = {
+            "version": version,
+            "tts_type": result.tts_type or params.tts_type,
             "hyperparameters": hyperparameters,
+            "evaluation": result.evaluation,
             "final_loss": result.final_loss,
             "loss_history": result.loss_history,
-            "evaluation": result.evaluation,
-            "error": None,
-        },
-    )
-    if not recorded and _speaker(services, job) is None:
-        # Deleted while training: the worker's uploads landed after the delete swept the prefix.
-        services.blobs.delete_prefix(keys.adapter_prefix(job.partner, job.voice_id, version))
+            "dataset_sample_ids": adapter.dataset_sample_ids if adapter else [],
+            "completed_at": utc_now_iso(),
+        }
+        services.blobs.put_bytes(metadata_key, json.dumps(metadata, indent=2).encode(), "application/json")
+        recorded = services.speakers.finish_training(
+            job.partner,
+            job.name,
+            job.owner_id,
+            version,
+            {cls.stage.status_field: JobStatus.COMPLETED.value, cls.stage.error_field: None, "progress": None},
+            {
+                "status": JobStatus.COMPLETED.value,
+                "adapter_key": keys.adapter_key(job.partner, job.owner_id, version),
+                "metadata_key": metadata_key,
+                "hyperparameters": hyperparameters,
+                "final_loss": result.final_loss,
+                "loss_history": result.loss_history,
+                "evaluation": result.evaluation,
+                "error": None,
+            },
+        )
+        if not recorded and _speaker(services, job) is None:
+            # Deleted while training: the worker's uploads landed after the delete swept the prefix.
+            services.blobs.delete_prefix(keys.adapter_prefix(job.partner, job.owner_id, version))
 
+    @classmethod
+    def apply_failure(cls, services: Services, job: PipelineJob, reason: str) -> None:
+        reason = reason[:MAX_REASON_CHARS]
+        speaker_fields = {
+            cls.stage.status_field: JobStatus.FAILED.value,
+            cls.stage.error_field: reason,
+            "progress": None,
+        }
+        if not services.speakers.finish_training(
+            job.partner,
+            job.name,
+            job.owner_id,
+            _params(job).adapter_version,
+            speaker_fields,
+            {"status": JobStatus.FAILED.value, "error": reason},
+        ):
+            # No adapter item to fail with it (a malformed job): the speaker must still leave `training`.
+            services.speakers.update_stage(job.partner, job.name, job.owner_id, cls.stage, speaker_fields)
 
-def apply_failure(services: Services, job: PipelineJob, reason: str) -> None:
-    reason = reason[:MAX_REASON_CHARS]
-    speaker_fields = {"training_status": JobStatus.FAILED.value, "training_error": reason, "progress": None}
-    version = int(job.params.get("adapter_version") or 0)
-    if not services.speakers.finish_training(
-        job.partner,
-        job.name,
-        job.voice_id,
-        version,
-        speaker_fields,
-        {"status": JobStatus.FAILED.value, "error": reason},
-    ):
-        # No adapter item to fail with it (a malformed job): the speaker must still leave `training`.
-        services.speakers.update_stage(job.partner, job.name, job.voice_id, STAGE, speaker_fields)
-
-
-def record_progress(services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
-    services.speakers.update_stage(
-        job.partner,
-        job.name,
-        job.voice_id,
-        STAGE,
-        {"progress": {"job": STAGE, **progress, "updated_at": utc_now_iso()}},
-    )
+    @classmethod
+    def record_progress(cls, services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
+        services.speakers.update_stage(
+            job.partner,
+            job.name,
+            job.owner_id,
+            cls.stage,
+            {"progress": {"job": cls.stage.value, **progress, "updated_at": utc_now_iso()}},
+        )

@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from voice_onboarding.pipeline.jobs import PipelineJob
+from voice_onboarding.domain.jobs import PipelineJob
 
 
 class StepFunctionsDispatcher:

@@ -6,11 +6,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from voice_onboarding.domain.errors import DomainError
+from voice_onboarding.domain.jobs import OwnerType, PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
-from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
 from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services
-from voice_onboarding.storage.dynamo import serialize
+from voice_onboarding.services.gpu_jobs.base import update_voice_stage
 
 logger = Logger(service="voice-onboarding", child=True)
 
@@ -18,7 +18,6 @@ MAX_REASON_CHARS = 300
 # Errors whose message is written for users; anything else is prefixed with its type so an operator
 # can tell an unexpected crash (KeyError: 'x') from a domain failure.
 _USER_FACING_ERRORS = {"SplitError", "GpuJobFailed", "GpuJobError", "GpuServiceError", "InvalidAudio"}
-_VOICE_KINDS = {JobKind.SPLIT_AND_EMBED, JobKind.SPLIT, JobKind.EMBED}
 
 
 def failure_reason(error: dict[str, Any] | None) -> str:
@@ -52,45 +51,26 @@ def failure_reason(error: dict[str, Any] | None) -> str:
     return first_line if len(first_line) <= MAX_REASON_CHARS else first_line[: MAX_REASON_CHARS - 1] + "…"
 
 
-def _voice_condition(job: PipelineJob, stage: str) -> tuple[str, dict[str, Any]]:
-    """Write only to the voice this job was started for (not a re-created namesake) while its stage runs."""
-    return (
-        f"attribute_exists(PK) AND voice_id = :voice_id AND {stage}_status = :in_progress",
-        {":voice_id": serialize(job.voice_id), ":in_progress": serialize(JobStatus.IN_PROGRESS.value)},
-    )
-
-
-def update_voice_stage(services: Services, job: PipelineJob, stage: str, fields: dict[str, Any]) -> bool:
-    """Conditional update of a running stage; False (logged) if the voice is gone or the stage no
-    longer runs (deleted, or failed by the sweeper)."""
-    condition, values = _voice_condition(job, stage)
-    try:
-        services.voices.update(job.partner, job.name, fields, condition=condition, condition_values=values)
-    except DomainError as error:
-        logger.warning("voice stage not updated", extra={"job_id": job.job_id, "stage": stage, "reason": error.detail})
-        return False
-    return True
-
-
 def start_embedding(services: Services, job: PipelineJob) -> dict[str, Any]:
     """After a split: embedding -> in_progress with a conditional write. Not started (and no error) if
     the voice is gone or busy; failed with a reason if the split left no samples."""
     voice = services.voices.get(job.partner, job.name)
-    if voice is None or voice.voice_id != job.voice_id:
+    if voice is None or voice.voice_id != job.owner_id:
         return {"started": False, "reason": "voice no longer exists"}
+    stage = Stage.EMBEDDING
     if not voice.samples:
         try:
             services.voices.update_unlocked(
                 job.partner,
                 job.name,
-                {"embedding_status": JobStatus.FAILED.value, "embedding_error": "Splitting produced no samples"},
+                {stage.status_field: JobStatus.FAILED.value, stage.error_field: "Splitting produced no samples"},
             )
         except DomainError:
             pass  # busy or gone: another job owns the voice now
         return {"started": False, "reason": "no samples"}
-    progress = {"job": "embedding", "step": "queued", "job_id": job.job_id, "updated_at": utc_now_iso()}
+    progress = {"job": stage.value, "step": "queued", "job_id": job.job_id, "updated_at": utc_now_iso()}
     try:
-        services.voices.start_job(job.partner, job.name, "embedding", extra={"progress": progress})
+        services.voices.start_job(job.partner, job.name, stage, extra={"progress": progress})
     except DomainError as error:
         # Someone started another job on the voice between the split and now: theirs wins.
         logger.info("embedding not started", extra={"job_id": job.job_id, "reason": error.detail})
@@ -98,20 +78,16 @@ def start_embedding(services: Services, job: PipelineJob) -> dict[str, Any]:
     return {"started": True}
 
 
-_STAGES_OF_KIND = {
-    JobKind.SPLIT_AND_EMBED: ("splitting", "embedding"),
-    JobKind.SPLIT: ("splitting",),
-    JobKind.EMBED: ("embedding",),
-}
-
-
-def voice_stage(services: Services, job: PipelineJob) -> str | None:
-    """Which voice stage a failed voice job was running: the one of its stages still in_progress
-    (None if the voice is gone or none runs any more, e.g. failed already)."""
+def running_stage(services: Services, job: PipelineJob) -> Stage | None:
+    """Which stage a failed job was running. A speaker job has one stage (its writes are conditional
+    on it); for a voice job, the one of its stages still in_progress on the voice (None if the voice
+    is gone or none runs any more, e.g. failed already)."""
+    if job.owner == OwnerType.SPEAKER:
+        return job.kind.stages[0]
     voice = services.voices.get(job.partner, job.name)
-    if voice is None or voice.voice_id != job.voice_id:
+    if voice is None or voice.voice_id != job.owner_id:
         return None
-    running = [s for s in _STAGES_OF_KIND[job.kind] if getattr(voice, f"{s}_status") == JobStatus.IN_PROGRESS]
+    running = [s for s in job.kind.stages if voice.stage_status(s) == JobStatus.IN_PROGRESS]
     return running[0] if running else None
 
 
@@ -120,18 +96,17 @@ def fail_job(services: Services, job: PipelineJob, error: dict[str, Any] | None)
     stage still being in_progress, so it never clobbers a finished or newer job, and never raises
     for a voice/speaker that no longer exists."""
     reason = failure_reason(error)
-    stage = job.kind.value if job.kind not in _VOICE_KINDS else voice_stage(services, job)
-    if stage in ("embedding", "clone", "train_lora"):
+    stage = running_stage(services, job)
+    if stage is None:
+        return reason
+    kind = gpu_jobs.of_stage(stage)
+    if kind is not None:
         try:
-            gpu_jobs.get_kind("embed" if stage == "embedding" else stage).apply_failure(services, job, reason)
+            kind.apply_failure(services, job, reason)
         except DomainError as gone:
             # Deleted between the kind's read and its write (VoiceNotFound / SpeakerNotFound).
             logger.warning("failed job's owner is gone", extra={"job_id": job.job_id, "reason": gone.detail})
-    elif stage == "splitting":
-        update_voice_stage(
-            services,
-            job,
-            "splitting",
-            {"splitting_status": JobStatus.FAILED.value, "splitting_error": reason, "progress": None},
-        )
+    else:
+        fields = {stage.status_field: JobStatus.FAILED.value, stage.error_field: reason, "progress": None}
+        update_voice_stage(services, job, stage, fields)
     return reason

@@ -1,13 +1,11 @@
-"""GPU job clients: RunPod serverless over HTTP when deployed, the worker's handler in-process locally.
+"""RunPod serverless over HTTP: run(input) / status(run_id) / cancel(run_id) -> RunStatus.
 
-Both expose run(input) / status(run_id) / cancel(run_id) -> RunStatus with RunPod's status values.
+`GpuClient` is the protocol the GPU dispatch uses; the local stack and tests inject an in-process
+client (infra/local/gpu.py) that runs the worker's handler on CPU and reports RunPod's statuses.
 """
 
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import httpx
@@ -100,78 +98,6 @@ class RunPodHttpClient:
         return self._request("POST", f"/cancel/{run_id}")
 
 
-WorkerHandler = Callable[[dict[str, Any]], Any]
-
-
-def _real_worker_handler(job: dict[str, Any]) -> Any:
-    # Imported on first use: the Lambda package does not ship the worker (or torch).
-    from gpu_worker.handler import handler
-
-    return handler(job)
-
-
-class _Run:
-    def __init__(self) -> None:
-        self.future: Future[Any] | None = None
-        self.started = threading.Event()
-        self.cancelled = False
-
-
-class InProcessGpuClient:
-    """Local mode: the worker's `handler({"id", "input"})` on a background thread, reported with
-    RunPod's statuses so the state machine's poll loop runs unchanged. Runs live in the class (one
-    "endpoint" per process), since submit and poll are separate handler invocations."""
-
-    _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu-worker")
-    _runs: dict[str, _Run] = {}
-    _lock = threading.Lock()
-
-    def __init__(self, worker: WorkerHandler = _real_worker_handler) -> None:
-        self.worker = worker
-
-    def run(self, job_input: dict[str, Any]) -> RunStatus:
-        run_id = f"local-{uuid.uuid4().hex}"
-        run = _Run()
-
-        def execute() -> Any:
-            run.started.set()
-            if run.cancelled:
-                return None
-            return self.worker({"id": run_id, "input": job_input})
-
-        with self._lock:
-            self._runs[run_id] = run
-            run.future = self._executor.submit(execute)
-        return RunStatus(id=run_id, status="IN_QUEUE")
-
-    def status(self, run_id: str) -> RunStatus:
-        run = self._runs.get(run_id)
-        if run is None:
-            raise GpuRequestRejected(f"unknown local GPU run {run_id}")
-        if run.cancelled:
-            return RunStatus(id=run_id, status="CANCELLED")
-        if run.future is None or not run.future.done():
-            return RunStatus(id=run_id, status="IN_PROGRESS" if run.started.is_set() else "IN_QUEUE")
-        error = run.future.exception()
-        if error is not None:
-            # RunPod reports a raising handler as FAILED with the error text.
-            return RunStatus(id=run_id, status="FAILED", error=f"{type(error).__name__}: {error}")
-        output = run.future.result()
-        if isinstance(output, dict) and output.get("error"):
-            return RunStatus(id=run_id, status="FAILED", error=output["error"])
-        return RunStatus(id=run_id, status="COMPLETED", output=output)
-
-    def cancel(self, run_id: str) -> RunStatus:
-        run = self._runs.get(run_id)
-        if run is None:
-            raise GpuRequestRejected(f"unknown local GPU run {run_id}")
-        # A running thread cannot be stopped; like RunPod, the run is reported CANCELLED at once.
-        run.cancelled = True
-        if run.future is not None:
-            run.future.cancel()
-        return RunStatus(id=run_id, status="CANCELLED")
-
-
 def resolve_api_key(settings: Settings) -> str:
     """The RunPod key: from Secrets Manager (or SSM for a /path or ssm ARN) when RUNPOD_API_KEY_SECRET
     is set, else RUNPOD_API_KEY. Cached by powertools for 5 minutes across warm invocations."""
@@ -189,6 +115,6 @@ def resolve_api_key(settings: Settings) -> str:
 
 
 def make_gpu_client(settings: Settings) -> GpuClient:
-    if settings.runpod_endpoint_id:
-        return RunPodHttpClient(settings.runpod_endpoint_id, resolve_api_key(settings), settings.runpod_base_url)
-    return InProcessGpuClient()
+    if not settings.runpod_endpoint_id:
+        raise GpuRequestRejected("RUNPOD_ENDPOINT_ID must be set (the local stack injects an in-process worker)")
+    return RunPodHttpClient(settings.runpod_endpoint_id, resolve_api_key(settings), settings.runpod_base_url)

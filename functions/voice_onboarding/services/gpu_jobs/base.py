@@ -1,0 +1,57 @@
+"""What a GPU job kind provides; the registry of kinds is `services.gpu_jobs.KINDS`."""
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from aws_lambda_powertools import Logger
+
+from voice_onboarding.domain.jobs import PipelineJob, Stage
+from voice_onboarding.services.container import Services
+
+logger = Logger(service="voice-onboarding", child=True)
+
+
+class GpuJobError(Exception):
+    """A GPU job cannot be submitted or its result cannot be recorded; the message is user-facing."""
+
+
+class GpuJobKind(ABC):
+    """One GPU job kind: builds the worker's input (contract/gpu.py), records its outcome on the job's
+    owner (voice or speaker). Every write is conditional on the stage still running for the owner the
+    job was started for, so a late result never revives a job the sweeper failed, nor touches a
+    re-created namesake. Stateless: the methods are classmethods."""
+
+    stage: ClassVar[Stage]
+
+    @classmethod
+    @abstractmethod
+    def build_input(cls, services: Services, job: PipelineJob) -> dict[str, Any]:
+        """The worker's `input` as JSON (presigned URLs, no credentials), built from the contract's model."""
+
+    @classmethod
+    @abstractmethod
+    def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
+        """Record a COMPLETED run's output and mark the stage completed."""
+
+    @classmethod
+    @abstractmethod
+    def apply_failure(cls, services: Services, job: PipelineJob, reason: str) -> None:
+        """Mark the stage failed with `reason`."""
+
+    @classmethod
+    @abstractmethod
+    def record_progress(cls, services: Services, job: PipelineJob, progress: dict[str, Any]) -> None:
+        """Progress of a running job (RunPod status, run id, the worker's step)."""
+
+    @classmethod
+    def timeout_seconds(cls) -> int:
+        return int(cls.stage.timeout_seconds or 0)
+
+
+def update_voice_stage(services: Services, job: PipelineJob, stage: Stage, fields: dict[str, Any]) -> bool:
+    """Conditional update of a running stage of the voice the job ran for; False (logged) if the voice
+    is gone or the stage no longer runs (deleted, or failed by the sweeper)."""
+    if services.voices.update_stage(job.partner, job.name, job.owner_id, stage, fields):
+        return True
+    logger.warning("voice stage not updated", extra={"job_id": job.job_id, "stage": stage.value})
+    return False

@@ -1,0 +1,82 @@
+"""Local stand-in for the RunPod endpoint: the worker's handler in-process on CPU, reported with RunPod's
+statuses so the state machine's GPU loop runs unchanged. Injected by the local stack and the tests
+(handlers/composition.py `override(gpu_client=...)`); never imported by Lambda code."""
+
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from voice_onboarding.adapters.runpod import GpuRequestRejected, RunStatus
+
+WorkerHandler = Callable[[dict[str, Any]], Any]
+
+
+def _real_worker_handler(job: dict[str, Any]) -> Any:
+    # Imported on first use: the Lambda package does not ship the worker (or torch).
+    from gpu_worker.handler import handler
+
+    return handler(job)
+
+
+class _Run:
+    def __init__(self) -> None:
+        self.future: Future[Any] | None = None
+        self.started = threading.Event()
+        self.cancelled = False
+
+
+class InProcessGpuClient:
+    """Local mode: the worker's `handler({"id", "input"})` on a background thread, reported with
+    RunPod's statuses so the state machine's poll loop runs unchanged. Runs live in the class (one
+    "endpoint" per process), since submit and poll are separate handler invocations."""
+
+    _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu-worker")
+    _runs: dict[str, _Run] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, worker: WorkerHandler = _real_worker_handler) -> None:
+        self.worker = worker
+
+    def run(self, job_input: dict[str, Any]) -> RunStatus:
+        run_id = f"local-{uuid.uuid4().hex}"
+        run = _Run()
+
+        def execute() -> Any:
+            run.started.set()
+            if run.cancelled:
+                return None
+            return self.worker({"id": run_id, "input": job_input})
+
+        with self._lock:
+            self._runs[run_id] = run
+            run.future = self._executor.submit(execute)
+        return RunStatus(id=run_id, status="IN_QUEUE")
+
+    def status(self, run_id: str) -> RunStatus:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise GpuRequestRejected(f"unknown local GPU run {run_id}")
+        if run.cancelled:
+            return RunStatus(id=run_id, status="CANCELLED")
+        if run.future is None or not run.future.done():
+            return RunStatus(id=run_id, status="IN_PROGRESS" if run.started.is_set() else "IN_QUEUE")
+        error = run.future.exception()
+        if error is not None:
+            # RunPod reports a raising handler as FAILED with the error text.
+            return RunStatus(id=run_id, status="FAILED", error=f"{type(error).__name__}: {error}")
+        output = run.future.result()
+        if isinstance(output, dict) and output.get("error"):
+            return RunStatus(id=run_id, status="FAILED", error=output["error"])
+        return RunStatus(id=run_id, status="COMPLETED", output=output)
+
+    def cancel(self, run_id: str) -> RunStatus:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise GpuRequestRejected(f"unknown local GPU run {run_id}")
+        # A running thread cannot be stopped; like RunPod, the run is reported CANCELLED at once.
+        run.cancelled = True
+        if run.future is not None:
+            run.future.cancel()
+        return RunStatus(id=run_id, status="CANCELLED")
