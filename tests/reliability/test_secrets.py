@@ -50,12 +50,12 @@ def _exercise(app, api_key: str, wav_tone, monkeypatch) -> list[int]:
         header.get(BASE, headers={"X-Api-Key": WRONG_KEY}).status_code,
         query.post(f"/api/uploads/{PARTNER}", params=q, json={"filename": "a.wav", "size_bytes": 5}).status_code,
     ]
-    from voice_onboarding.services import voices
+    from voice_onboarding.api import mappers
 
     def crash(*args, **kwargs):
         raise RuntimeError("unexpected failure")
 
-    monkeypatch.setattr(voices, "to_details", crash)
+    monkeypatch.setattr(mappers, "voice_details", crash)
     statuses.append(query.get(f"{BASE}/v", params=q).status_code)
     return statuses
 
@@ -76,13 +76,13 @@ def test_api_keys_never_reach_the_logs(app, api_key, wav_tone, monkeypatch, capt
 def test_no_response_body_carries_a_traceback(app, api_key, wav_tone, monkeypatch):
     client = TestClient(app, headers={"X-Api-Key": api_key}, raise_server_exceptions=False)
     client.post(f"{BASE}/empty", data={"name": "v"})
-    from voice_onboarding.services import voices
+    from voice_onboarding.api import mappers
 
     def crash(*args, **kwargs):
         raise ValueError("internal detail /work/main/functions/secret.py line 3")
 
-    monkeypatch.setattr(voices, "to_details", crash)
-    monkeypatch.setattr(voices, "to_summary", crash)
+    monkeypatch.setattr(mappers, "voice_details", crash)
+    monkeypatch.setattr(mappers, "voice_summary", crash)
     for response in (
         client.get(f"{BASE}/v"),
         client.get(BASE),

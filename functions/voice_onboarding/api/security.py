@@ -19,7 +19,10 @@ def get_services(request: Request) -> Services:
     composition root), so importing the app builds no AWS client."""
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
-        services = request.app.state.services_factory()
+        factory = request.app.state.services_factory
+        if factory is None:
+            raise RuntimeError("the app was created without services")
+        services = factory()
     return services
 
 
