@@ -187,7 +187,8 @@ def in_process_get_voice(iterations: int = 2000, rounds: int = 3) -> tuple[float
 
     services = Services(
         settings=Settings(), dynamodb=None, s3=None, voices=InMemoryVoices(), api_keys=InMemoryKeys(),  # type: ignore[arg-type]
-        blobs=None, dispatcher=None, speakers=None, catalog=None,  # type: ignore[arg-type]
+        blobs=None, dispatcher=None, speakers=None, catalog=None, cleanup=None, idempotency=None,  # type: ignore[arg-type]
+        rate_limits=None, stages=None,  # type: ignore[arg-type]
     )  # fmt: skip
     import httpx
 

@@ -83,7 +83,7 @@ def test_header_and_query_forms_of_one_key_share_records(client, anon_client, ap
 
 
 def _store(services):
-    from voice_onboarding.api.idempotency import IdempotencyStore
+    from voice_onboarding.storage.idempotency_repo import IdempotencyStore
 
     return IdempotencyStore(services.dynamodb, services.settings.table_name)
 
@@ -114,8 +114,8 @@ def test_concurrent_duplicate_is_409_until_the_first_finishes(client, services, 
 
 
 def test_claim_of_a_request_that_died_is_taken_over(client, services, api_key):
-    from voice_onboarding.api.idempotency import IN_PROGRESS_EXPIRY_SECONDS
     from voice_onboarding.storage.api_keys_repo import hash_key
+    from voice_onboarding.storage.idempotency_repo import IN_PROGRESS_EXPIRY_SECONDS
 
     now = services.clock()
     _store(services).claim(hash_key(api_key), "dead", _fingerprint_of_create("v"), now)

@@ -5,7 +5,6 @@ import base64
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
@@ -13,78 +12,13 @@ from fastapi.responses import JSONResponse, Response
 
 from voice_onboarding.observability import logger
 from voice_onboarding.storage.api_keys_repo import hash_key
-from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item
 
 HEADER = "Idempotency-Key"
-TTL_SECONDS = 24 * 3600
-# An in-progress claim older than this belongs to a request that died (the API Lambda times out at
-# 29 s): a retry may take it over instead of waiting 24 h for the TTL.
-IN_PROGRESS_EXPIRY_SECONDS = 60
 MAX_KEY_LENGTH = 255
 # Bodies above this are not stored (DynamoDB items are capped at 400 KB); such POSTs just run again.
 MAX_STORED_BODY = 300_000
 # Not worth replaying: the client fixes its key or waits, then retries for real.
 _NOT_STORED_STATUSES = {401, 403, 429}
-
-
-class IdempotencyStore:
-    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
-        self.db = dynamodb_client
-        self.table = table_name
-
-    @staticmethod
-    def _plain_key(scope: str, idempotency_key: str) -> dict[str, str]:
-        return {"PK": f"IDEMPOTENCY#{scope}#{idempotency_key}", "SK": "IDEMPOTENCY"}
-
-    def _key(self, scope: str, idempotency_key: str) -> dict[str, Any]:
-        return to_item(self._plain_key(scope, idempotency_key))
-
-    def claim(self, scope: str, idempotency_key: str, request_hash: str, now: float) -> dict[str, Any] | None:
-        """Claim the key for this request. Returns None when claimed, else the existing record."""
-        item = {
-            **self._plain_key(scope, idempotency_key),
-            "entity": "idempotency",
-            "state": "in_progress",
-            "request_hash": request_hash,
-            "ttl": int(now) + TTL_SECONDS,
-            "in_progress_expiry": int(now) + IN_PROGRESS_EXPIRY_SECONDS,
-        }
-        try:
-            self.db.put_item(
-                TableName=self.table,
-                Item=to_item(item),
-                # An expired record (TTL deletion lags), or the claim of a request that died, may be reclaimed.
-                ConditionExpression=(
-                    "attribute_not_exists(PK) OR #ttl < :now OR (#state = :in_progress AND in_progress_expiry < :now)"
-                ),
-                ExpressionAttributeNames={"#ttl": "ttl", "#state": "state"},
-                ExpressionAttributeValues={":now": serialize(int(now)), ":in_progress": serialize("in_progress")},
-            )
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
-            existing = self.db.get_item(
-                TableName=self.table, Key=self._key(scope, idempotency_key), ConsistentRead=True
-            ).get("Item")
-            return from_item(existing) if existing else {"state": "in_progress", "request_hash": request_hash}
-        return None
-
-    def complete(self, scope: str, idempotency_key: str, status: int, media_type: str | None, body: bytes) -> None:
-        self.db.update_item(
-            TableName=self.table,
-            Key=self._key(scope, idempotency_key),
-            UpdateExpression="SET #state = :done, status_code = :status, media_type = :media, body = :body",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":done": serialize("completed"),
-                ":status": serialize(status),
-                ":media": serialize(media_type or "application/json"),
-                ":body": serialize(base64.b64encode(body).decode()),
-            },
-        )
-
-    def release(self, scope: str, idempotency_key: str) -> None:
-        self.db.delete_item(TableName=self.table, Key=self._key(scope, idempotency_key))
 
 
 def _supplied_api_key(request: Request) -> str | None:
@@ -116,7 +50,7 @@ async def idempotency_middleware(request: Request, call_next: Callable[[Request]
     from voice_onboarding.api.security import get_services
 
     services = get_services(request)
-    store = IdempotencyStore(services.dynamodb, services.settings.table_name)
+    store = services.idempotency
     scope = hash_key(api_key)  # per API key: two clients can never collide on a key
     request_hash = request_fingerprint(request, await request.body())
     existing = store.claim(scope, idempotency_key, request_hash, services.clock())

@@ -14,7 +14,6 @@ from fastapi import Depends
 
 from voice_onboarding.api.security import ApiKeyDep, ServicesDep
 from voice_onboarding.domain.errors import RateLimited
-from voice_onboarding.storage.rate_limits_repo import RateLimitRepository
 
 WINDOW_SECONDS = 60
 
@@ -30,7 +29,7 @@ def rate_limit(route: str, per_minute: int) -> Any:
     def check(services: ServicesDep, api_key: ApiKeyDep) -> None:
         now = services.clock()
         window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-        repo = RateLimitRepository(services.dynamodb, services.settings.table_name)
+        repo = services.rate_limits
         if repo.hit(api_key.key_id, route, window_start, WINDOW_SECONDS) > per_minute:
             raise RateLimited(headers={"Retry-After": str(retry_after_seconds(now, window_start))})
 

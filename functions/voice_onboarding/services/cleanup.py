@@ -1,47 +1,52 @@
 """Cleanup markers: how S3 and DynamoDB stay consistent without a transaction spanning both.
 
-Invariant: every S3 object under a voice's prefix is owned by a live voice item, or covered by a
-cleanup marker written *before* the first step that could leave it orphaned. A marker names an S3
-key (or prefix) and the voice that may own it; whoever finishes the operation clears it. If a step
+Invariant: every S3 object under a voice's or a speaker's prefix is owned by a live item, or covered
+by a cleanup marker written *before* the first step that could leave it orphaned. A marker names an
+S3 key (or prefix) and the voice or speaker that may own it; whoever finishes the operation clears it. If a step
 fails half-way (a throttle, a crashed Lambda), the marker stays and the scheduled sweeper drains it:
 objects are deleted only if no live voice owns them, so a marker left behind by a successful
 operation is harmless. Markers younger than a grace period are skipped, since their operation may
 still be running."""
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel
 
+from voice_onboarding.domain.jobs import OwnerType
 from voice_onboarding.observability import logger
 from voice_onboarding.services.container import Services
-from voice_onboarding.storage.dynamo import from_item, serialize, to_item
-from voice_onboarding.storage.keys import CLEANUP_PK
+from voice_onboarding.storage.cleanup_repo import CleanupMarker
 
 # Longer than any API Lambda can run (29 s timeout): an older marker's operation is over.
 DEFAULT_GRACE_SECONDS = 15 * 60
 AWS_ERRORS = (ClientError, BotoCoreError)
 
 
-class CleanupMarker(BaseModel):
-    key: str  # exact S3 key, or a prefix when it ends with "/"
-    partner: str
-    voice_id: str
-    # Object markers for one sample: the object stays while the voice still lists this index.
-    sample_index: int | None = None
-    created_at: float
-
-
-def mark(services: Services, key: str, partner: str, voice_id: str, sample_index: int | None = None) -> None:
-    marker = CleanupMarker(
-        key=key, partner=partner, voice_id=voice_id, sample_index=sample_index, created_at=services.clock()
+def mark(
+    services: Services,
+    key: str,
+    partner: str,
+    voice_id: str,
+    sample_index: int | None = None,
+    *,
+    owner_type: OwnerType = OwnerType.VOICE,
+    sample_id: str | None = None,
+) -> None:
+    """Cover `key` before a step that could orphan it; `voice_id` is the owner's id (a speaker_id when
+    `owner_type` is a speaker)."""
+    services.cleanup.put(
+        CleanupMarker(
+            key=key,
+            partner=partner,
+            voice_id=voice_id,
+            owner_type=owner_type,
+            sample_index=sample_index,
+            sample_id=sample_id,
+            created_at=services.clock(),
+        )
     )
-    item = {"PK": CLEANUP_PK, "SK": key, "entity": "cleanup", **marker.model_dump()}
-    services.dynamodb.put_item(TableName=services.settings.table_name, Item=to_item(item))
 
 
 def clear(services: Services, key: str) -> None:
-    services.dynamodb.delete_item(
-        TableName=services.settings.table_name, Key={"PK": serialize(CLEANUP_PK), "SK": serialize(key)}
-    )
+    services.cleanup.delete(key)
 
 
 def clear_quietly(services: Services, key: str) -> None:
@@ -70,19 +75,19 @@ def rollback(services: Services, key: str) -> None:
 
 
 def pending(services: Services) -> list[CleanupMarker]:
-    paginator = services.dynamodb.get_paginator("query")
-    markers: list[CleanupMarker] = []
-    for page in paginator.paginate(
-        TableName=services.settings.table_name,
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": serialize(CLEANUP_PK)},
-        ConsistentRead=True,
-    ):
-        markers.extend(CleanupMarker.model_validate(from_item(item)) for item in page.get("Items", []))
-    return markers
+    return services.cleanup.list()
 
 
 def _still_owned(services: Services, marker: CleanupMarker) -> bool:
+    if marker.owner_type == OwnerType.SPEAKER:
+        speaker = next(
+            (s for s in services.speakers.list_for_owner(marker.partner) if s.speaker_id == marker.voice_id), None
+        )
+        if speaker is None:
+            return False
+        if marker.sample_id is None:
+            return True
+        return any(s.sample_id == marker.sample_id for s in services.speakers.list_samples(speaker.owner, speaker.name))
     # By voice_id, not name: a renamed voice still owns its objects.
     live = next((v for v in services.voices.list(marker.partner) if v.voice_id == marker.voice_id), None)
     if live is None:

@@ -11,7 +11,11 @@ from voice_onboarding.settings import Settings, get_settings
 from voice_onboarding.storage.api_keys_repo import ApiKeyRepository
 from voice_onboarding.storage.blobs import BlobStore
 from voice_onboarding.storage.catalog_repo import CatalogRepository
+from voice_onboarding.storage.cleanup_repo import CleanupRepository
+from voice_onboarding.storage.idempotency_repo import IdempotencyStore
+from voice_onboarding.storage.rate_limits_repo import RateLimitRepository
 from voice_onboarding.storage.speakers_repo import SpeakerRepository
+from voice_onboarding.storage.stages_repo import StageRepository
 from voice_onboarding.storage.voices_repo import VoiceRepository
 
 
@@ -27,6 +31,10 @@ class Services:
     speakers: SpeakerRepository
     # The shared voice catalog (deploy/undeploy write it in the speakers' transactions).
     catalog: CatalogRepository
+    cleanup: CleanupRepository
+    idempotency: IdempotencyStore
+    rate_limits: RateLimitRepository
+    stages: StageRepository
     # Injectable so tests can cross rate-limit windows and timeouts without sleeping.
     clock: Callable[[], float] = field(default=time.time)
 
@@ -59,4 +67,8 @@ def build_services(
         dispatcher=dispatcher or build_dispatcher(settings),
         speakers=(speakers := SpeakerRepository(dynamodb, settings.table_name)),
         catalog=CatalogRepository(dynamodb, settings.table_name, speakers),
+        cleanup=CleanupRepository(dynamodb, settings.table_name),
+        idempotency=IdempotencyStore(dynamodb, settings.table_name),
+        rate_limits=RateLimitRepository(dynamodb, settings.table_name),
+        stages=StageRepository(dynamodb, settings.table_name),
     )

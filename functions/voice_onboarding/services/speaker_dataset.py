@@ -12,8 +12,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from voice_onboarding.domain.jobs import OwnerType
 from voice_onboarding.domain.speaker import AdapterVersion, DatasetSample, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
+from voice_onboarding.observability import logger
+from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.speaker_validation import DATASET_SAMPLE_SECONDS, accepted_audio, validate_transcript
 from voice_onboarding.storage import keys
@@ -70,20 +73,38 @@ def add_sample(services: Services, owner: str, name: str, audio: Path, transcrip
         object_key=object_key,
         created_at=utc_now_iso(),
     )
-    services.blobs.put_file(object_key, audio, content_type=accepted.content_type)
+    # Marker first (services/cleanup.py): if the item write fails, the audio cannot outlive it.
+    _mark(services, object_key, speaker.owner, speaker.speaker_id, sample_id)
     try:
+        services.blobs.put_file(object_key, audio, content_type=accepted.content_type)
         services.speakers.add_sample(owner, name, speaker.speaker_id, sample)  # 404 if deleted meanwhile
     except BaseException:
-        services.blobs.delete(object_key)
+        cleanup.rollback(services, object_key)
         raise
+    cleanup.clear_quietly(services, object_key)
     return sample
+
+
+def _mark(services: Services, key: str, owner: str, speaker_id: str, sample_id: str) -> None:
+    cleanup.mark(services, key, owner, speaker_id, owner_type=OwnerType.SPEAKER, sample_id=sample_id)
 
 
 def clear(services: Services, owner: str, name: str) -> int:
     """Remove every sample (items and audio); the speaker and its adapters stay. 409 while training."""
-    services.speakers.lock_dataset(owner, name)
+    speaker = services.speakers.lock_dataset(owner, name)
     samples = services.speakers.list_samples(owner, name)
+    # Exactly these objects, not the prefix: a sample uploaded concurrently keeps its audio. Each is
+    # marked before its item goes, so a failed S3 delete leaves it to the sweeper, not orphaned.
+    for s in samples:
+        _mark(services, s.object_key, owner, speaker.speaker_id, s.sample_id)
     services.speakers.delete_samples(owner, name, samples)
-    # Exactly these objects, not the prefix: a sample uploaded concurrently keeps its audio.
-    services.blobs.delete(*[s.object_key for s in samples])
+    try:
+        services.blobs.delete(*[s.object_key for s in samples])
+    except cleanup.AWS_ERRORS as error:
+        logger.warning(
+            "dataset objects left for the sweeper", extra={"count": len(samples), "error": type(error).__name__}
+        )
+        return len(samples)
+    for s in samples:
+        cleanup.clear_quietly(services, s.object_key)
     return len(samples)

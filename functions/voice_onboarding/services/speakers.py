@@ -9,11 +9,11 @@ from typing import Any
 
 from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import SpeakerAlreadyExists
-from voice_onboarding.domain.jobs import JobKind, PipelineJob
+from voice_onboarding.domain.jobs import JobKind, OwnerType, PipelineJob
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.observability import logger
-from voice_onboarding.services import gpu_jobs
+from voice_onboarding.services import cleanup, gpu_jobs
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.speaker_validation import (
     REFERENCE_SECONDS,
@@ -78,12 +78,15 @@ def create_speaker(
         # in_progress from the first write: the job may report before this request returns.
         clone_status=JobStatus.IN_PROGRESS,
     )
-    services.blobs.put_file(reference_key, reference, content_type=audio.content_type)
+    # Marker first (services/cleanup.py): the loser of a name race, or a failed write, leaves no audio.
+    cleanup.mark(services, reference_key, owner, speaker_id, owner_type=OwnerType.SPEAKER)
     try:
+        services.blobs.put_file(reference_key, reference, content_type=audio.content_type)
         services.speakers.create(record)  # conditional: the name race has one winner
     except BaseException:
-        services.blobs.delete(reference_key)  # no orphan audio for the loser
+        cleanup.rollback(services, reference_key)
         raise
+    cleanup.clear_quietly(services, reference_key)
     start_job(services, record, JobKind.CLONE, {"tts_type": record.tts_type})
     return record
 
@@ -93,10 +96,23 @@ def delete_speaker(services: Services, owner: str, name: str) -> None:
     409 while a clone or training job runs (conditional delete)."""
     speaker = services.speakers.require(owner, name)
     catalog_keys = [CatalogRepository.key(speaker.voice_sample_uuid)] if speaker.voice_sample_uuid else []
-    # The catalog entry goes in the same transaction as the speaker: undeployed no later than deleted.
-    services.speakers.delete(owner, name, speaker.speaker_id, extra_deletes=catalog_keys)
+    prefix = keys.speaker_prefix(owner, speaker.speaker_id)
+    # Marker before the item goes (services/cleanup.py): if the S3 delete fails below, the sweeper
+    # removes the objects; nothing is orphaned where no sweep looks.
+    cleanup.mark(services, prefix, owner, speaker.speaker_id, owner_type=OwnerType.SPEAKER)
+    try:
+        # The catalog entry goes in the same transaction as the speaker: undeployed no later than deleted.
+        services.speakers.delete(owner, name, speaker.speaker_id, extra_deletes=catalog_keys)
+    except BaseException:
+        cleanup.clear_quietly(services, prefix)  # busy or gone: the speaker (if any) still owns its objects
+        raise
     services.speakers.delete_children(owner, name)
-    services.blobs.delete_prefix(keys.speaker_prefix(owner, speaker.speaker_id))
+    try:
+        services.blobs.delete_prefix(prefix)
+    except cleanup.AWS_ERRORS as error:
+        logger.warning("speaker objects left for the sweeper", extra={"prefix": prefix, "error": type(error).__name__})
+        return
+    cleanup.clear_quietly(services, prefix)
     logger.info("speaker deleted", extra={"owner": owner, "speaker": name, "speaker_id": speaker.speaker_id})
 
 

@@ -133,13 +133,7 @@ def run_split(services: Services, job: PipelineJob) -> int:
                 cleanup.clear_quietly(services, key)  # the old samples are still listed: they stay
             raise
     for sample, staged_key in zip(result.samples, staged, strict=True):
-        services.s3.copy_object(
-            Bucket=services.blobs.bucket,
-            Key=keys.sample_key(job.partner, job.voice_id, sample.index),
-            CopySource={"Bucket": services.blobs.bucket, "Key": staged_key},
-            ContentType="audio/ogg",
-            MetadataDirective="REPLACE",
-        )
+        services.blobs.copy(staged_key, keys.sample_key(job.partner, job.voice_id, sample.index), "audio/ogg")
     services.blobs.delete(*staged, *stale.values())
     for key in stale.values():
         cleanup.clear_quietly(services, key)

@@ -4,13 +4,10 @@ failed, so no voice or speaker stays `in_progress` forever (a crashed Lambda, a 
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from voice_onboarding.domain.jobs import OwnerType, Stage
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.observability import logger
 from voice_onboarding.services.container import Services
-from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, update_expression
 
 TIMED_OUT_REASON = "Timed out: no progress for {minutes} minutes"
 
@@ -51,53 +48,16 @@ def sweep(services: Services, stale_after_seconds: float | None = None) -> list[
         stale_after_seconds = services.settings.sweeper_stale_after_seconds
     now = services.clock()
     failed: list[str] = []
-    paginator = services.dynamodb.get_paginator("scan")
-    for page in paginator.paginate(
-        TableName=services.settings.table_name,
-        # A full scan is fine at this table's size and a 5-minute schedule; a sparse GSI on
-        # "in_progress" would be the next step if it grows.
-        FilterExpression="entity IN (:voice, :speaker)",
-        ExpressionAttributeValues={
-            ":voice": serialize(OwnerType.VOICE.value),
-            ":speaker": serialize(OwnerType.SPEAKER.value),
-        },
-    ):
-        for raw in page.get("Items", []):
-            item = from_item(raw)
-            idle = now - last_activity(item)
-            for stage in Stage.of_owner(OwnerType(item["entity"])):
-                if item.get(stage.status_field) != JobStatus.IN_PROGRESS.value:
-                    continue
-                limit = stale_after(stage, stale_after_seconds)
-                if idle < limit:
-                    continue
-                reason = TIMED_OUT_REASON.format(minutes=int(limit // 60))
-                if _fail(services, raw, stage, reason, item.get("version", 0)):
-                    failed.append(f"{item['entity']}:{item['PK']}/{item['SK']}:{stage.value}")
+    for item in services.stages.owners():
+        idle = now - last_activity(item)
+        for stage in Stage.of_owner(OwnerType(item["entity"])):
+            if item.get(stage.status_field) != JobStatus.IN_PROGRESS.value:
+                continue
+            limit = stale_after(stage, stale_after_seconds)
+            if idle < limit:
+                continue
+            if services.stages.fail(item, stage, TIMED_OUT_REASON.format(minutes=int(limit // 60))):
+                failed.append(f"{item['entity']}:{item['PK']}/{item['SK']}:{stage.value}")
     if failed:
         logger.warning("swept stale jobs", extra={"count": len(failed), "jobs": failed})
     return failed
-
-
-def _fail(services: Services, raw: dict[str, Any], stage: Stage, reason: str, version: int) -> bool:
-    expression, names, values = update_expression(
-        {stage.status_field: JobStatus.FAILED.value, stage.error_field: reason, "progress": None}
-    )
-    values[":seen"] = serialize(version)
-    values[":ip"] = serialize(JobStatus.IN_PROGRESS.value)
-    names["#job"] = stage.status_field
-    try:
-        # Conditional on the version we read: a job that just made progress is left alone.
-        services.dynamodb.update_item(
-            TableName=services.settings.table_name,
-            Key={"PK": raw["PK"], "SK": raw["SK"]},
-            UpdateExpression=expression,
-            ConditionExpression="#job = :ip AND (attribute_not_exists(#version) OR #version = :seen)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as error:
-        if is_conditional_failure(error):
-            return False
-        raise
-    return True

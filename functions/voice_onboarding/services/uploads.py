@@ -46,12 +46,11 @@ def create_upload(
     if content_type:
         fields["Content-Type"] = content_type
     # A POST policy (not a PUT URL) so S3 itself refuses bodies above the cap.
-    post = services.s3.generate_presigned_post(
-        Bucket=services.blobs.bucket,
-        Key=keys.staged_upload_key(partner, upload_id),
-        Fields=fields,
-        Conditions=[["content-length-range", 1, cap], *({name: value} for name, value in fields.items())],
-        ExpiresIn=ttl,
+    post = services.blobs.presigned_post(
+        keys.staged_upload_key(partner, upload_id),
+        fields,
+        [["content-length-range", 1, cap], *({name: value} for name, value in fields.items())],
+        ttl,
     )
     return {
         "upload_id": upload_id,
@@ -70,12 +69,9 @@ def staged_upload(services: Services, partner: str, upload_id: str) -> Iterator[
     if not _UPLOAD_ID.match(upload_id):
         raise InvalidRequest("upload_id is not valid")
     key = keys.staged_upload_key(partner, upload_id)
-    try:
-        head = services.s3.head_object(Bucket=services.blobs.bucket, Key=key)
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
-            raise FileNotFound("Upload not found: POST the file to the presigned URL first") from error
-        raise
+    head = services.blobs.head(key)
+    if head is None:
+        raise FileNotFound("Upload not found: POST the file to the presigned URL first")
     try:
         if int(head["ContentLength"]) > services.settings.max_presigned_upload_bytes:
             raise PayloadTooLarge("Uploaded file exceeds the upload limit")

@@ -203,11 +203,7 @@ def add_sample(services: Services, partner: str, name: str, audio_path: Path) ->
         raise
     final_key = keys.sample_key(partner, record.voice_id, placed.index)
     try:
-        services.s3.copy_object(
-            Bucket=services.blobs.bucket,
-            Key=final_key,
-            CopySource={"Bucket": services.blobs.bucket, "Key": staging_key},
-        )
+        services.blobs.copy(staging_key, final_key)
     except BaseException:
         # The item lists a sample whose audio never landed: take the sample back out.
         try:

@@ -33,6 +33,30 @@ class BlobStore:
             raise
         return body
 
+    def copy(self, source: str, target: str, content_type: str | None = None) -> None:
+        """Server-side copy; `content_type` replaces the source's metadata (else it is kept)."""
+        extra: dict[str, Any] = {"ContentType": content_type, "MetadataDirective": "REPLACE"} if content_type else {}
+        self.s3.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source}, **extra)
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        """The object's HEAD (ContentLength, Metadata, ...), or None if there is none."""
+        try:
+            return dict(self.s3.head_object(Bucket=self.bucket, Key=key))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+
+    def presigned_post(
+        self, key: str, fields: dict[str, str], conditions: list[Any], expires_in: int
+    ) -> dict[str, Any]:
+        """A browser-style POST policy: S3 itself enforces `conditions` (e.g. content-length-range)."""
+        return dict(
+            self.s3.generate_presigned_post(
+                Bucket=self.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
+            )
+        )
+
     def download_file(self, key: str, path: Path) -> None:
         self.s3.download_file(self.bucket, key, str(path))
 

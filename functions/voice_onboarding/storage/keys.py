@@ -131,3 +131,10 @@ def sample_staging_key(partner: str, token: str) -> str:
 
 # Cleanup markers (PK=CLEANUP, SK=S3 key or prefix): S3 objects that must go unless a live voice owns them.
 CLEANUP_PK = "CLEANUP"
+
+
+IDEMPOTENCY_SK = "IDEMPOTENCY"
+
+
+def idempotency_pk(scope: str, idempotency_key: str) -> str:
+    return f"IDEMPOTENCY#{scope}#{idempotency_key}"
