@@ -1,5 +1,6 @@
 """The one place that builds boto3 clients, so AWS_ENDPOINT_URL redirects all of them at once."""
 
+from functools import cache
 from typing import Any
 
 from voice_onboarding.settings import Settings, get_settings

@@ -11,16 +11,19 @@ services and/or GPU client (moto-backed services, the in-process worker of infra
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from voice_onboarding.adapters.runpod import GpuClient, make_gpu_client
 from voice_onboarding.domain.jobs import PipelineJob
 from voice_onboarding.services.container import Services, build_services
 
+if TYPE_CHECKING:  # the RunPod client (httpx) is imported by the GPU Lambdas only, not on the API's cold start
+    from voice_onboarding.adapters.runpod import GpuClient
+
 _lock = threading.Lock()
 _built: dict[str, Services] = {}
-_gpu_clients: dict[tuple[str | None, str | None], GpuClient] = {}
+_gpu_clients: dict[tuple[str | None, str | None], "GpuClient"] = {}
 _override_services: Services | None = None
-_override_gpu: GpuClient | None = None
+_override_gpu: "GpuClient | None" = None
 
 
 class NoDispatch:
@@ -48,9 +51,11 @@ def pipeline_services() -> Services:
         return _built["pipeline"]
 
 
-def gpu_client(services: Services) -> GpuClient:
+def gpu_client(services: Services) -> "GpuClient":
     if _override_gpu is not None:
         return _override_gpu
+    from voice_onboarding.adapters.runpod import make_gpu_client
+
     settings = services.settings
     key = (settings.runpod_endpoint_id, settings.runpod_base_url)
     with _lock:
@@ -60,7 +65,7 @@ def gpu_client(services: Services) -> GpuClient:
 
 
 @contextmanager
-def override(services: Services | None = None, gpu_client: GpuClient | None = None) -> Iterator[None]:
+def override(services: Services | None = None, gpu_client: "GpuClient | None" = None) -> Iterator[None]:
     """Make every handler use `services` and/or `gpu_client` until the block ends (nests)."""
     global _override_services, _override_gpu
     previous = _override_services, _override_gpu
