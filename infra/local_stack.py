@@ -11,6 +11,7 @@ and the sweeper runs on its template.yaml schedule (infra/local/recovery.py).
 """
 
 import argparse
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -98,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     from voice_onboarding.settings import get_settings
 
     settings = get_settings()
+    # The pipeline's GPU steps run the worker in-process on CPU (no RunPod endpoint locally), in both
+    # modes (the storage-only process runs the pipeline too): held for the life of the process.
+    harness = contextlib.ExitStack()
+    harness.enter_context(override(gpu_client=InProcessGpuClient()))
     services = build_services(settings)
     provision(services.dynamodb, services.s3, settings.table_name, settings.bucket_name, settings.aws_region)
     restored = 0
@@ -124,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         if persistence:
             persistence.stop()
         moto_server.stop()
+        harness.close()
         return
 
     base = f"http://{args.host}:{args.port}"
@@ -142,9 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     # last flush below still runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        # The pipeline's GPU steps run the worker in-process on CPU (no RunPod endpoint locally).
-        with override(gpu_client=InProcessGpuClient()):
-            uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(create_app(services), host=args.host, port=args.port, log_level="warning")
     finally:
         # Ignore a second Ctrl-C while saving.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -153,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
             persistence.stop()
             print(f"Local data saved to {args.data_dir}", flush=True)
         moto_server.stop()
+        harness.close()
 
 
 def _serve_storage_only(args: argparse.Namespace, storage: str, table: str, bucket: str) -> None:

@@ -260,7 +260,7 @@ def _flaky_failure_handler(monkeypatch: pytest.MonkeyPatch, failures: int) -> li
     from voice_onboarding.handlers import pipeline_status
 
     calls: list[int] = []
-    real_fail = pipeline_status.status.fail_job
+    real_fail = pipeline_status.job_status.fail_job
 
     def flaky_fail(*args: Any) -> Any:
         calls.append(1)
@@ -268,7 +268,7 @@ def _flaky_failure_handler(monkeypatch: pytest.MonkeyPatch, failures: int) -> li
             raise ConnectionError("DynamoDB unreachable")
         return real_fail(*args)
 
-    monkeypatch.setattr(pipeline_status.status, "fail_job", flaky_fail)
+    monkeypatch.setattr(pipeline_status.job_status, "fail_job", flaky_fail)
     return calls
 
 
