@@ -27,8 +27,8 @@ from tests import audio_factory
 from tests.conftest import PARTNER
 from tests.reliability.test_fuzz import no_traceback_in_body
 from tests.tricky_names import VOICE_NAMES
+from voice_onboarding.domain.jobs import JobKind
 from voice_onboarding.domain.voice import JobStatus
-from voice_onboarding.pipeline.jobs import JobKind
 from voice_onboarding.services import gpu_jobs
 
 CHECKS = [
