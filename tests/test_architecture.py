@@ -105,3 +105,16 @@ def test_the_graph_sees_lazy_and_package_imports():
     graph = import_graph()
     assert "voice_onboarding.services.gpu_jobs" in graph["voice_onboarding.services.job_status"]
     assert "voice_onboarding.contract.engines" in graph["voice_onboarding.contract.gpu"]
+
+
+def test_no_lambda_module_imports_the_local_harness():
+    # infra/ (moto Step Functions, in-process Lambdas and GPU worker) is injected by the local stack and
+    # the tests through handlers.composition.override; the Lambda package does not ship it.
+    offenders = [
+        name
+        for name, path in _modules().items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in {"infra", "tests"})
+        or (isinstance(node, ast.Import) and any(a.name.split(".")[0] in {"infra", "tests"} for a in node.names))
+    ]
+    assert offenders == []

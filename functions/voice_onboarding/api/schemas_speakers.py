@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
 from voice_onboarding.domain.speaker import AdapterVersion
 
 
@@ -108,7 +109,9 @@ class CatalogVoice(BaseModel):
     language: str
     description: str | None = None
     deployed_at: str
-    tts_type: str | None = Field(default=None, description="The engine that speaks this voice", examples=["kyutai"])
+    tts_type: str | None = Field(
+        default=None, description="The engine that speaks this voice", examples=[DEFAULT_TTS_TYPE]
+    )
     adapter_version: int | None = Field(
         default=None,
         description="LoRA adapter version synthesis uses (the latest completed at deploy); null: zero-shot clone",
