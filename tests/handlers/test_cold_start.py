@@ -27,6 +27,7 @@ def test_handler_import_leaves_xray_boto3_and_optional_routers_for_later():
     modules = _modules_after_import({"POWERTOOLS_TRACE_DISABLED": "false"})  # outside Lambda: tracing off
     assert "aws_xray_sdk.core" not in modules
     assert "boto3" not in modules
+    assert "numpy" not in modules  # only audio work needs it
     assert "voice_onboarding.api.routes_speakers" not in modules
     assert "voice_onboarding.api.routes_uploads" not in modules
 

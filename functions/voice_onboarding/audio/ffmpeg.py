@@ -5,12 +5,15 @@ import re
 import subprocess
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel
 
 from voice_onboarding.contract.quality import OPUS_BITRATE_KBPS, OPUS_SAMPLE_RATE
 from voice_onboarding.domain.errors import InvalidAudio
+
+if TYPE_CHECKING:  # numpy is imported on first decode: the API Lambda's cold start does not need it
+    import numpy as np
 
 OPUS_BITRATE = f"{OPUS_BITRATE_KBPS}k"
 # Every file the service writes is Ogg/Opus 96 kb/s mono 48 kHz. libopus' default unconstrained VBR
@@ -83,8 +86,10 @@ def transcode_to_opus(source: Path, target: Path, timeout: float = 300, normalis
     return duration
 
 
-def decode_mono(path: Path, rate: int) -> np.ndarray:
+def decode_mono(path: Path, rate: int) -> "np.ndarray":
     """A whole (short) file as mono float32 at `rate`."""
+    import numpy as np
+
     result = subprocess.run(
         [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
         capture_output=True,
