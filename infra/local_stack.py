@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         "--gpu-poll-seconds",
         type=int,
         default=int(os.environ.get("LOCAL_GPU_POLL_SECONDS", "2")),
-        help="the pipeline's Wait between GPU status polls (template parameter GpuPollIntervalSeconds, 10 deployed)",
+        help="the GPU wait's fallback poll period (template parameter GpuFallbackPollSeconds, 600 deployed)",
     )
     parser.add_argument(
         "--storage-only", action="store_true", help="serve only the storage (moto on --host:--moto-port), no API"
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     moto_server.start()
 
     from infra.local.pipeline import start_local_pipeline
+
+    # In-process GPU runs report their end to this API's webhook route, as RunPod does deployed.
+    os.environ.setdefault("PUBLIC_API_URL", f"http://{args.host}:{args.port}")
 
     # Before any Settings are read: the API's dispatcher starts executions of this machine.
     os.environ["STATE_MACHINE_ARN"] = start_local_pipeline(

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 # Credentials and region for moto before any boto3 client exists; never real AWS in tests.
@@ -24,6 +25,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from fastapi.testclient import TestClient
 from infra.local.gpu import InProcessGpuClient
+from infra.local import gpu as local_gpu
 from infra.local.lambdas import InProcessLambda
 from infra.local.pipeline import create_state_machine, lambda_client
 from infra.moto_atomic import make_moto_dynamodb_atomic
@@ -90,15 +92,25 @@ def services(aws: None, settings: Settings, dispatcher: RecordingDispatcher) -> 
 @pytest.fixture
 def engine(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """The deployed state machine on moto's engine; the API's jobs start executions of it. The CPU
-    engine by default (as in local mode), no Wait between GPU polls, Retry intervals recorded not slept."""
+    engine by default (as in local mode), GPU runs end through the webhook route (1 s fallback polls),
+    Retry intervals recorded not slept."""
     sfn = make_client("stepfunctions", services.settings)
-    arn = create_state_machine(sfn, {"GpuPollIntervalSeconds": 0})
+    arn = create_state_machine(sfn, {"GpuFallbackPollSeconds": 1})
     services.settings = services.settings.model_copy(
-        update={"default_tts_type": "resemblyzer", "state_machine_arn": arn}
+        update={"default_tts_type": "resemblyzer", "state_machine_arn": arn, "public_api_url": "http://testserver"}
     )
     services.dispatcher = build_dispatcher(services.settings)
     engine = Engine(services, sfn, arn, InProcessLambda())
     record_retry_sleeps(monkeypatch, engine.retry_sleeps)
+    # The in-process GPU worker reports a run's end to the API's webhook route, as RunPod would.
+    webhook_app = TestClient(create_app(services), raise_server_exceptions=False)
+
+    def post_webhook(url: str, body: dict[str, Any]) -> int:
+        engine.webhooks.append(url)
+        target = httpx.URL(url)
+        return webhook_app.post(target.raw_path.decode(), json=body).status_code
+
+    monkeypatch.setattr(local_gpu, "post_webhook", post_webhook)
     # The GPU steps run the real worker in-process on CPU, as in the local stack.
     with override(services=services, gpu_client=InProcessGpuClient()), lambda_client(engine.lambdas):
         yield engine

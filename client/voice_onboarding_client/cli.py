@@ -371,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(voices, "delete", "Delete a voice and its audio", lambda a, n, r: a.delete_voice(n.partner, n.name))
     p.add_argument("partner")
     p.add_argument("name")
+    p = command(voices, "cancel", "Stop the voice's running job", lambda a, n, r: a.cancel_voice_job(n.partner, n.name))
+    p.add_argument("partner")
+    p.add_argument("name")
     p = command(voices, "rename", "Rename a voice", lambda a, n, r: a.rename_voice(n.partner, n.name, n.new_name))
     p.add_argument("partner")
     p.add_argument("name")
@@ -496,6 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p = command(
         speakers, "delete", "Delete a speaker, its dataset and adapters", lambda a, n, r: a.delete_speaker(n.name)
+    )
+    p.add_argument("name")
+    p = command(
+        speakers, "cancel", "Stop the speaker's running clone or training", lambda a, n, r: a.cancel_speaker_job(n.name)
     )
     p.add_argument("name")
     p = command(

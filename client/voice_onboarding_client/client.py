@@ -92,6 +92,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "get_voice": Endpoint("GET", _VOICE, m.VoiceDetails),
     "delete_voice": Endpoint("DELETE", _VOICE, m.Message),
+    "cancel_voice_job": Endpoint("POST", _VOICE + "/cancel", m.Message),
     "rename_voice": Endpoint("PUT", _VOICE + "/name", m.VoiceDetails, form=("name",)),
     "upload_sample": Endpoint("POST", _VOICE + "/samples", m.SampleUploaded, form=("file", "upload_id")),
     "download_sample": Endpoint("GET", _VOICE + "/samples/{index}"),
@@ -122,6 +123,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "deploy_speaker": Endpoint("POST", _SPEAKER + "/deploy", m.DeployResult),
     "undeploy_speaker": Endpoint("DELETE", _SPEAKER + "/deploy", m.DeployResult),
+    "cancel_speaker_job": Endpoint("POST", _SPEAKER + "/cancel", m.Message),
     "train_speaker": Endpoint("POST", _SPEAKER + "/train", m.TrainAccepted, json_body=m.TrainRequest),
     "list_adapters": Endpoint("GET", _SPEAKER + "/adapters", m.AdapterInfo, many=True),
     "list_catalog": Endpoint("GET", "/api/voice/catalog", m.CatalogVoice, many=True),
@@ -501,6 +503,10 @@ class VoiceOnboardingClient:
     def delete_voice(self, partner: str, voice: str) -> m.Message:
         return self._json("delete_voice", {"partner": partner, "voice": voice})  # type: ignore[no-any-return]
 
+    def cancel_voice_job(self, partner: str, voice: str) -> m.Message:
+        """Stop the voice's running split or embedding (409 when none runs)."""
+        return self._json("cancel_voice_job", {"partner": partner, "voice": voice})  # type: ignore[no-any-return]
+
     def rename_voice(self, partner: str, voice: str, new_name: str) -> m.VoiceDetails:
         return self._json(  # type: ignore[no-any-return]
             "rename_voice", {"partner": partner, "voice": voice}, form={"name": new_name}
@@ -634,6 +640,10 @@ class VoiceOnboardingClient:
 
     def undeploy_speaker(self, name: str) -> m.DeployResult:
         return self._json("undeploy_speaker", {"name": name})  # type: ignore[no-any-return]
+
+    def cancel_speaker_job(self, name: str) -> m.Message:
+        """Stop the speaker's running clone or training (409 when none runs)."""
+        return self._json("cancel_speaker_job", {"name": name})  # type: ignore[no-any-return]
 
     def train_speaker(self, name: str, **hyperparameters: Any) -> m.TrainAccepted:
         """Start a LoRA run; omitted hyperparameters (rank, alpha, learning_rate, steps, dropout, seed)

@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     runpod_api_key_secret: str | None = Field(default=None, validation_alias="RUNPOD_API_KEY_SECRET")
     runpod_api_key: str | None = Field(default=None, validation_alias="RUNPOD_API_KEY")
     runpod_base_url: str = Field(default="https://api.runpod.ai/v2", validation_alias="RUNPOD_BASE_URL")
-    # Seconds between two GPU status polls (the state machine's Wait; the template passes the same value).
-    gpu_poll_interval_seconds: int = Field(default=10, ge=1, validation_alias="GPU_POLL_INTERVAL_SECONDS")
+    # The API's public base URL: RunPod's webhook reports a run's end to it (unset: status polls alone).
+    public_api_url: str | None = Field(default=None, validation_alias="PUBLIC_API_URL")
 
     default_tts_type: str = Field(default=DEFAULT_TTS_TYPE, validation_alias="DEFAULT_TTS_TYPE")
     # Lambda's synchronous payload limit is 6 MB; multipart bodies above this are refused with 413.

@@ -2,15 +2,25 @@
 statuses so the state machine's GPU loop runs unchanged. Injected by the local stack and the tests
 (handlers/composition.py `override(gpu_client=...)`); never imported by Lambda code."""
 
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import httpx
+
 from voice_onboarding.adapters.runpod import GpuRequestRejected, RunStatus
 
 WorkerHandler = Callable[[dict[str, Any]], Any]
+logger = logging.getLogger(__name__)
+
+
+def post_webhook(url: str, body: dict[str, Any]) -> int:
+    """POST a webhook body; the status code (tests route it to the in-process app)."""
+    return httpx.post(url, json=body, timeout=30).status_code
 
 
 def _real_worker_handler(job: dict[str, Any]) -> Any:
@@ -39,7 +49,9 @@ class InProcessGpuClient:
     def __init__(self, worker: WorkerHandler = _real_worker_handler) -> None:
         self.worker = worker
 
-    def run(self, job_input: dict[str, Any]) -> RunStatus:
+    def run(
+        self, job_input: dict[str, Any], policy: dict[str, int] | None = None, webhook: str | None = None
+    ) -> RunStatus:
         run_id = f"local-{uuid.uuid4().hex}"
         run = _Run()
 
@@ -47,7 +59,11 @@ class InProcessGpuClient:
             run.started.set()
             if run.cancelled:
                 return None
-            return self.worker({"id": run_id, "input": job_input})
+            try:
+                return self.worker({"id": run_id, "input": job_input})
+            finally:
+                if webhook:
+                    threading.Thread(target=self._call_webhook, args=(run_id, webhook), daemon=True).start()
 
         with self._lock:
             self._runs[run_id] = run
@@ -70,6 +86,22 @@ class InProcessGpuClient:
         if isinstance(output, dict) and output.get("error"):
             return RunStatus(id=run_id, status="FAILED", error=output["error"])
         return RunStatus(id=run_id, status="COMPLETED", output=output)
+
+    def _call_webhook(self, run_id: str, url: str) -> None:
+        """As RunPod does when a run ends: POST its /status body to the webhook, retried twice 10 s apart."""
+        run = self._runs[run_id]
+        if run.future is not None:
+            run.future.exception()  # wait until the future holds the worker's result
+        body = self.status(run_id).model_dump(mode="json")
+        for attempt in range(3):
+            try:
+                if post_webhook(url, body) < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            if attempt < 2:
+                time.sleep(10)
+        logger.warning("webhook of run %s not delivered", run_id)
 
     def cancel(self, run_id: str) -> RunStatus:
         run = self._runs.get(run_id)

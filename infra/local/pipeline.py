@@ -3,7 +3,7 @@
 The definition is the ASL file template.yaml deploys, with template.yaml's `DefinitionSubstitutions`
 applied as CloudFormation would: `!GetAtt <Function>.Arn` becomes a local function ARN (served by
 `InProcessLambda`), `!Ref <Parameter>` the parameter's default unless overridden. Locally only
-`GpuPollIntervalSeconds` is overridden (a shorter Wait between GPU polls).
+`GpuFallbackPollSeconds` is overridden (a shorter Wait between GPU polls).
 
 The one moto internal used is the seam moto's engine gets its Lambda client from:
 `boto_client_for` as imported by `...state_task.lambda_eval_utils` (checked with moto 5.2.5, pinned in
@@ -184,4 +184,4 @@ def start_local_pipeline(
     enable_execution_on_server(endpoint_url)
     install_lambda_client(lambdas or InProcessLambda())
     sfn = boto3.client("stepfunctions", endpoint_url=endpoint_url, region_name=region)
-    return create_state_machine(sfn, {"GpuPollIntervalSeconds": poll_seconds}, region)
+    return create_state_machine(sfn, {"GpuFallbackPollSeconds": poll_seconds}, region)

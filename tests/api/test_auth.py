@@ -72,6 +72,7 @@ PARTNER_ROUTES = [
     ("get", "/v/test-samples/test_1_1.opus"),
     ("delete", "/v/test-files/kyutai"),
     ("put", "/v/preferred-sample"),
+    ("post", "/v/cancel"),
     ("post", f"/api/uploads/{PARTNER}"),
 ]
 

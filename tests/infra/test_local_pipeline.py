@@ -68,13 +68,13 @@ def test_the_engine_gets_its_lambda_client_where_infra_local_replaces_it() -> No
 
 
 def test_local_definition_is_the_deployed_one_with_local_substitutions() -> None:
-    text = definition_text({"GpuPollIntervalSeconds": 2})
+    text = definition_text({"GpuFallbackPollSeconds": 2})
     assert "${" not in text
     definition = json.loads(text)
     deployed = json.loads((REPO_ROOT / "infra/statemachine/voice_pipeline.asl.json").read_text())
     assert definition.keys() == deployed.keys() and definition["States"].keys() == deployed["States"].keys()
     assert definition["States"]["GpuSubmit"]["Parameters"]["FunctionName"].endswith(":function:GpuSubmitFunction")
-    assert "StringToJson('2')" in definition["States"]["Init"]["Parameters"]["config"]["poll_seconds.$"]
+    assert "StringToJson('2')" in definition["States"]["Init"]["Parameters"]["config"]["await_seconds.$"]
 
 
 @pytest.fixture
@@ -101,14 +101,6 @@ def _gpu_run(status: str) -> Any:
 
 
 def test_local_stack_executions_are_visible_to_the_aws_api(moto_server: str) -> None:
-    lambdas = InProcessLambda(
-        {
-            "GpuSubmitFunction": _gpu_run("IN_QUEUE"),
-            "GpuPollFunction": _gpu_run("COMPLETED"),
-            "GpuFinalizeFunction": lambda event, context: {},
-        }
-    )
-    arn = start_local_pipeline(moto_server, poll_seconds=0, lambdas=lambdas)
     sfn = boto3.client(
         "stepfunctions",
         endpoint_url=moto_server,
@@ -116,6 +108,21 @@ def test_local_stack_executions_are_visible_to_the_aws_api(moto_server: str) -> 
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+
+    def run_ended(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # The GPU wait's Lambda: the run is over, so it resumes the execution's task token itself.
+        outcome = {**event["gpu"], "status": "COMPLETED", "output": {}, "error": None}
+        sfn.send_task_success(taskToken=event["task_token"], output=json.dumps(outcome))
+        return {"waiting": False}
+
+    lambdas = InProcessLambda(
+        {
+            "GpuSubmitFunction": _gpu_run("IN_QUEUE"),
+            "GpuPollFunction": run_ended,
+            "GpuFinalizeFunction": lambda event, context: {},
+        }
+    )
+    arn = start_local_pipeline(moto_server, poll_seconds=60, lambdas=lambdas)
     job = {"job_id": "j1", "kind": "embed", "partner": "p", "name": "v", "voice_id": "vid", "params": {}}
     execution = sfn.start_execution(stateMachineArn=arn, name="embed-j1", input=json.dumps(job))["executionArn"]
     assert wait_for_execution(sfn, execution, timeout=60)["status"] == "SUCCEEDED"
@@ -123,7 +130,7 @@ def test_local_stack_executions_are_visible_to_the_aws_api(moto_server: str) -> 
 
     [listed] = sfn.list_executions(stateMachineArn=arn)["executions"]
     assert listed["name"] == "embed-j1" and listed["status"] == "SUCCEEDED"
-    assert state_names(sfn, execution)[-3:] == ["GpuCheck", "GpuFinalize", "Done"]
+    assert state_names(sfn, execution)[-4:] == ["GpuAwait", "GpuCheck", "GpuFinalize", "Done"]
 
     aws = shutil.which("aws")
     if aws:  # the README's commands, as a user runs them

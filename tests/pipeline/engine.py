@@ -32,18 +32,21 @@ class Engine:
     lambdas: InProcessLambda
     # Retry intervals the engine asked for (tests do not sleep them).
     retry_sleeps: list[float] = field(default_factory=list)
+    # Webhook URLs the in-process GPU worker called when its runs ended.
+    webhooks: list[str] = field(default_factory=list)
 
     def override(self, logical_id: str, handler: Handler) -> None:
         """Serve one template function with `handler` (a failing or slow step)."""
         self.lambdas.overrides[logical_id] = handler
 
     def set_poll_seconds(self, seconds: int) -> None:
-        create_state_machine(self.sfn, {"GpuPollIntervalSeconds": seconds})
+        """The GPU wait's fallback poll period."""
+        create_state_machine(self.sfn, {"GpuFallbackPollSeconds": seconds})
 
     def start(self, job: PipelineJob) -> str:
         return self.services.dispatcher.start(job)
 
-    def result(self, execution_arn: str, timeout: float = 120.0) -> Execution:
+    def result(self, execution_arn: str, timeout: float = 300.0) -> Execution:
         described = wait_for_execution(self.sfn, execution_arn, timeout)
         history: list[dict[str, Any]] = []
         for page in self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
@@ -58,11 +61,11 @@ class Engine:
             history=history,
         )
 
-    def run(self, job: PipelineJob, timeout: float = 120.0) -> Execution:
+    def run(self, job: PipelineJob, timeout: float = 300.0) -> Execution:
         """Start `job` as the API does and wait for its execution to end."""
         return self.result(self.start(job), timeout)
 
-    def wait_idle(self, timeout: float = 180.0) -> list[dict[str, Any]]:
+    def wait_idle(self, timeout: float = 900.0) -> list[dict[str, Any]]:
         return wait_idle(self.sfn, self.arn, timeout)
 
 

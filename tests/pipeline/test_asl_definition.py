@@ -58,7 +58,7 @@ def test_first_state_moves_the_input_under_job() -> None:
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_invokes_a_mapped_importable_handler(name: str) -> None:
     state = TASKS[name]
-    assert state["Resource"] == LAMBDA_INVOKE
+    assert state["Resource"] in (LAMBDA_INVOKE, LAMBDA_INVOKE + ".waitForTaskToken")
     function = _function(state)
     assert function in FUNCTION_HANDLERS
     assert callable(resolve_handler(FUNCTION_HANDLERS[function]))
@@ -67,7 +67,10 @@ def test_task_invokes_a_mapped_importable_handler(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_has_timeout_retry_and_catch(name: str) -> None:
     state = TASKS[name]
-    assert 0 < state["TimeoutSeconds"] <= 960
+    if name == "GpuAwait":  # a wait of the fallback poll period, from the template parameter
+        assert state["TimeoutSecondsPath"] == "$.config.await_seconds"
+    else:
+        assert 0 < state["TimeoutSeconds"] <= 960
     retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
     assert LAMBDA_TRANSIENT <= retried
     for retrier in state["Retry"]:
@@ -109,11 +112,22 @@ def test_gpu_loop_terminal_statuses() -> None:
         "CANCELLED": "GpuFailed",
         "TIMED_OUT": "GpuFailed",
     }
-    assert check["Default"] == "GpuWait" and STATES["GpuWait"]["Next"] == "GpuPoll"
+    assert check["Default"] == "GpuAwait" and STATES["GpuSubmit"]["Next"] == "GpuAwait"
     assert STATES["GpuFinalize"]["Next"] == "Done"
+
+
+def test_gpu_wait_is_a_task_token_resumed_by_the_webhook_and_polled_slowly() -> None:
+    wait = STATES["GpuAwait"]
+    assert wait["Resource"].endswith(".waitForTaskToken")
+    assert wait["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert FUNCTION_HANDLERS[_function(wait)] == "voice_onboarding.handlers.gpu_dispatch.poll"
+    # The period ending is not a failure: the state is entered again (one fallback poll per period).
+    timeout = {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.await_timeout", "Next": "GpuAwaitAgain"}
+    assert wait["Catch"][0] == timeout and STATES["GpuAwaitAgain"]["Next"] == "GpuAwait"
+    assert wait["ResultPath"] == "$.gpu" and wait["Next"] == "GpuCheck"
 
 
 def test_substitutions_match_the_template() -> None:
     used = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
     assert used == set(MACHINE["DefinitionSubstitutions"])
-    assert used - {"GpuPollIntervalSeconds"} == set(FUNCTION_HANDLERS)
+    assert used - {"GpuFallbackPollSeconds"} == set(FUNCTION_HANDLERS)

@@ -55,7 +55,7 @@ class ScriptedGpu:
         self.runs = 0
         self.cancelled: list[str] = []
 
-    def run(self, job_input: dict[str, Any]) -> RunStatus:
+    def run(self, job_input: dict[str, Any], **_: Any) -> RunStatus:
         self.runs += 1
         return RunStatus(id=f"run-{self.runs}", status="IN_QUEUE")
 
@@ -99,19 +99,38 @@ def test_a_retried_start_never_runs_a_job_twice(engine: Engine, worker: FakeWork
     assert len(worker.jobs) == 1
 
 
-def test_gpu_wait_loop_polls_until_the_run_ends(engine: Engine) -> None:
-    gpu = ScriptedGpu(["IN_QUEUE", "IN_PROGRESS", "IN_PROGRESS", "FAILED"])
+def test_gpu_run_ends_through_the_webhook(engine: Engine, worker: FakeWorker) -> None:
+    voice = make_voice(engine.services)
+    job = job_for(voice)
+    execution = engine.run(job)
+
+    assert execution.status == "SUCCEEDED", execution
+    [url] = engine.webhooks
+    assert url.startswith(f"http://testserver/api/gpu/webhook/{job.job_id}/embed?token=")
+    resumed = [e for e in execution.history if e["type"] == "TaskSucceeded"]
+    assert json.loads(resumed[-2]["taskSucceededEventDetails"]["output"])["status"] == "COMPLETED"  # GpuAwait's
+    assert execution.states.count("GpuAwait") == 1  # no fallback period had to end
+
+
+def test_lost_webhook_falls_back_to_slow_polls_until_the_run_ends(engine: Engine) -> None:
+    gpu = ScriptedGpu(["IN_QUEUE", "IN_PROGRESS", "FAILED"])  # no webhook: every outcome comes from a poll
     voice = make_voice(engine.services)
     with override(gpu_client=gpu):
         execution = engine.run(job_for(voice))
 
     assert execution.status == "FAILED" and execution.error == "PipelineFailed"
     loop = execution.states[execution.states.index("GpuSubmit") + 1 :]
-    assert loop == ["GpuWait", "GpuPoll", "GpuCheck"] * 4 + ["GpuFailed", "MarkFailed", "PipelineFailed"]
+    assert loop == ["GpuAwait", "GpuAwaitAgain"] * 2 + [
+        "GpuAwait",
+        "GpuCheck",
+        "GpuFailed",
+        "MarkFailed",
+        "PipelineFailed",
+    ]
+    timeouts = [e for e in execution.history if e["type"] == "TaskTimedOut"]
+    assert len(timeouts) == 2  # each fallback period ended in States.Timeout, caught into another poll
     stored = engine.services.voices.require(voice.partner, voice.name)
     assert (stored.embedding_status, stored.embedding_error) == (JobStatus.FAILED, "GPU job failed")
-    waits = [e for e in execution.history if e["type"] == "WaitStateEntered"]
-    assert all(json.loads(e["stateEnteredEventDetails"]["input"])["config"]["poll_seconds"] == 0 for e in waits)
 
 
 def test_worker_error_marks_embedding_failed_with_its_reason(engine: Engine, worker: FakeWorker) -> None:
@@ -147,9 +166,9 @@ def test_transient_gpu_errors_are_retried_with_backoff(engine: Engine) -> None:
     gpu = ScriptedGpu([GpuServiceError("HTTP 503"), GpuServiceError("HTTP 502"), "COMPLETED"])
     original_run = gpu.run
 
-    def run_and_produce(job_input: dict[str, Any]) -> RunStatus:
+    def run_and_produce(job_input: dict[str, Any], **kwargs: Any) -> RunStatus:
         gpu.output = output({"id": "run-1", "input": job_input})
-        return original_run(job_input)
+        return original_run(job_input, **kwargs)
 
     gpu.run = run_and_produce  # type: ignore[method-assign]
     with override(gpu_client=gpu):

@@ -24,6 +24,15 @@ class GpuServiceError(Exception):
     """RunPod could not be reached or answered 429/5xx after retries: transient, the state machine retries."""
 
 
+class GpuRunNotStarted(GpuServiceError):
+    """`/run` provably never reached RunPod (connect errors, 429): submitting again cannot start a second run."""
+
+
+class GpuRunUnconfirmed(Exception):
+    """`/run` may have reached RunPod (read timeout, 5xx, a dropped connection) but gave no run id. RunPod has
+    no idempotency key, so submitting again could start a second paid run: never retried."""
+
+
 class GpuRequestRejected(Exception):
     """RunPod refused the request (4xx other than 429): not transient (bad key, unknown endpoint or job)."""
 
@@ -38,7 +47,9 @@ class RunStatus(BaseModel):
 
 
 class GpuClient(Protocol):
-    def run(self, job_input: dict[str, Any]) -> RunStatus: ...
+    def run(
+        self, job_input: dict[str, Any], policy: dict[str, int] | None = None, webhook: str | None = None
+    ) -> RunStatus: ...
 
     def status(self, run_id: str) -> RunStatus: ...
 
@@ -88,8 +99,40 @@ class RunPodHttpClient:
             return RunStatus.model_validate(response.json())
         raise GpuServiceError(f"RunPod {method} {path.split('/')[1]} failed after {self.max_attempts} attempts: {last}")
 
-    def run(self, job_input: dict[str, Any]) -> RunStatus:
-        return self._request("POST", "/run", {"input": job_input})
+    def run(
+        self, job_input: dict[str, Any], policy: dict[str, int] | None = None, webhook: str | None = None
+    ) -> RunStatus:
+        """POST /run, retried only when the request provably never reached RunPod: a connect error
+        (nothing was sent) or 429 (refused before queueing). Anything else without a run id raises
+        GpuRunUnconfirmed at once: a retry could enqueue a second paid run."""
+        body: dict[str, Any] = {"input": job_input}
+        if policy:
+            body["policy"] = policy
+        if webhook:
+            body["webhook"] = webhook
+        last = ""
+        for attempt in range(self.max_attempts):
+            if attempt:
+                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+            try:
+                response = self._http.post("/run", json=body)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                last = type(error).__name__
+                continue
+            except httpx.TransportError as error:
+                raise GpuRunUnconfirmed(f"RunPod POST run: {type(error).__name__}, outcome unknown") from error
+            if response.status_code == 429:
+                last = "HTTP 429"
+                continue
+            if response.status_code >= 500:
+                raise GpuRunUnconfirmed(f"RunPod POST run -> HTTP {response.status_code}, outcome unknown")
+            if response.status_code >= 400:
+                raise GpuRequestRejected(f"RunPod POST run -> HTTP {response.status_code}")
+            try:
+                return RunStatus.model_validate(response.json())
+            except ValueError as error:
+                raise GpuRunUnconfirmed("RunPod POST run answered without a run id") from error
+        raise GpuRunNotStarted(f"RunPod POST run failed after {self.max_attempts} attempts: {last}")
 
     def status(self, run_id: str) -> RunStatus:
         return self._request("GET", f"/status/{run_id}")

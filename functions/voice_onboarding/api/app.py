@@ -221,6 +221,7 @@ class _OptionalRouters:
     ROUTERS = {
         "/api/voice/": "voice_onboarding.api.routes_speakers",
         "/api/uploads/": "voice_onboarding.api.routes_uploads",
+        "/api/gpu/": "voice_onboarding.api.routes_gpu",
     }
 
     def __init__(self, app: FastAPI) -> None:

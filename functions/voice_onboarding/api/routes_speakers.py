@@ -261,3 +261,22 @@ def list_adapters(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) 
 )
 def list_catalog(services: ServicesDep, api_key: ApiKeyDep) -> list[CatalogVoice]:
     return [CatalogVoice.model_validate(e.model_dump()) for e in catalog.list_catalog(services)]
+
+
+@router.post(
+    "/models/speakers/{name}/cancel",
+    response_model=Message,
+    summary="Cancel the running job",
+    description=(
+        "Stops the speaker's running clone or LoRA training (its pipeline execution and its GPU run) and marks "
+        'it `failed` with the reason "cancelled"; the speaker is unlocked. The reference clip, the dataset and '
+        "earlier adapters are kept. 409 when no job is running."
+    ),
+    responses={409: {"model": ErrorResponse, "description": "No job is running"}},
+)
+def cancel_speaker_job(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> Message:
+    from voice_onboarding.api.routes_voices import _gpu_client_or_none
+    from voice_onboarding.services import cancel
+
+    cancel.cancel(services, _gpu_client_or_none(services), api_key.owner, name, cancel.SPEAKER_KINDS)
+    return Message(detail="Job cancelled")

@@ -1,7 +1,7 @@
 """HTTP routes of voices-api.txt. Thin: parse, authorize, call services.voices, shape the response."""
 
 import tempfile
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
@@ -23,7 +23,8 @@ from voice_onboarding.content_disposition import content_disposition
 from voice_onboarding.contract import quality
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
 from voice_onboarding.domain.errors import InvalidRequest
-from voice_onboarding.services import uploads, voices
+from voice_onboarding.services import cancel, uploads, voices
+from voice_onboarding.services.container import Services
 
 _ERRORS = {
     401: {"model": ErrorResponse, "description": "Invalid API key"},
@@ -305,3 +306,28 @@ def set_preferred_sample(
         except ValueError as error:
             raise InvalidRequest("sample_index must be an integer or empty") from error
     return mappers.voice_details(services, voices.set_preferred_sample(services, partner, voice, index))
+
+
+@router.post(
+    "/{voice}/cancel",
+    response_model=Message,
+    summary="Cancel the running job",
+    description=(
+        "Stops the voice's running split or embedding (its pipeline execution and its GPU run) and marks "
+        'that stage `failed` with the reason "cancelled"; the voice is unlocked. Earlier samples, test samples '
+        "and embeddings are kept. 409 when no job is running."
+    ),
+    responses={409: {"model": ErrorResponse, "description": "No job is running"}},
+)
+def cancel_voice_job(services: ServicesDep, partner: PartnerDep, voice: VoiceName) -> Message:
+    cancel.cancel(services, _gpu_client_or_none(services), partner, voice, cancel.VOICE_KINDS)
+    return Message(detail="Job cancelled")
+
+
+def _gpu_client_or_none(services: Services) -> Any:
+    from voice_onboarding.pipeline.context import gpu_client
+
+    try:
+        return gpu_client(services)
+    except Exception:  # noqa: BLE001 - no RunPod key here: the run's policy still bounds it
+        return None

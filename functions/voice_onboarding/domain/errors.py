@@ -102,3 +102,8 @@ class SpeakerBusy(DomainError):
 class SpeakerNotReady(DomainError):
     status_code = 409
     default_detail = "Speaker is not ready: voice cloning has not completed"
+
+
+class NothingToCancel(DomainError):
+    status_code = 409
+    default_detail = "No job is running"

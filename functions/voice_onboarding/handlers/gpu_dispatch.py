@@ -27,6 +27,9 @@ def submit(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = _job(event)
     services = pipeline_services()
+    if event.get("task_token"):
+        # The state machine's GpuAwait (.waitForTaskToken): register the token, check /status once.
+        return runs.await_run(services, gpu_client(services), job, event["stage"], event["gpu"], event["task_token"])
     result = runs.poll(services, gpu_client(services), job, event["stage"], event["gpu"])
     if result["status"] in runs.FAILED_STATUSES:
         _emit("JobFailed", event["stage"], MetricUnit.Count, 1)

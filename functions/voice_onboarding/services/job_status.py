@@ -17,7 +17,17 @@ logger = Logger(service="voice-onboarding", child=True)
 MAX_REASON_CHARS = 300
 # Errors whose message is written for users; anything else is prefixed with its type so an operator
 # can tell an unexpected crash (KeyError: 'x') from a domain failure.
-_USER_FACING_ERRORS = {"SplitError", "GpuJobFailed", "GpuJobError", "GpuServiceError", "InvalidAudio"}
+_USER_FACING_ERRORS = {
+    "SplitError",
+    "GpuJobFailed",
+    "GpuJobError",
+    "GpuServiceError",
+    "GpuRunNotStarted",
+    "GpuSubmitUnconfirmed",
+    "InvalidAudio",
+    "Cancelled",
+}
+_VOICE_KINDS = {JobKind.SPLIT_AND_EMBED, JobKind.SPLIT, JobKind.EMBED}
 
 
 def failure_reason(error: dict[str, Any] | None) -> str:

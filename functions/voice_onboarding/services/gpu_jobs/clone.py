@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voice_onboarding.contract.gpu import CloneInput, CloneOutputs
+from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import CloneParams, PipelineJob, Stage
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
@@ -45,14 +46,16 @@ class CloneJob(GpuJobKind):
         speaker = _speaker(services, job)
         if speaker is None:
             raise GpuJobError("Speaker no longer exists")
-        ttl = services.settings.presigned_url_ttl_seconds
+        # Inputs are read when a worker starts, outputs written before it returns (domain/gpu_runs.py).
+        life = RunLifetimes(cls.timeout_seconds())
+        read_ttl, write_ttl = life.input_url_seconds, life.output_url_seconds
         conditioning_key = keys.speaker_conditioning_key(job.partner, speaker.speaker_id, _tts_type(job, speaker))
         return CloneInput(
             kind="clone",
             tts_type=_tts_type(job, speaker),
             language=speaker.language,
-            reference_url=services.blobs.presigned_get(speaker.reference_key, ttl),
-            outputs=CloneOutputs(voice_conditioning=services.blobs.presigned_put(conditioning_key, ttl)),
+            reference_url=services.blobs.presigned_get(speaker.reference_key, read_ttl),
+            outputs=CloneOutputs(voice_conditioning=services.blobs.presigned_put(conditioning_key, write_ttl)),
         ).model_dump(mode="json")
 
     @classmethod

@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voice_onboarding.contract.gpu import EmbedInput, EmbedOutputs, SampleIn, test_filename
+from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import EmbedParams, PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
 from voice_onboarding.services.container import Services
@@ -69,12 +70,14 @@ class EmbedJob(GpuJobKind):
             raise GpuJobError("Voice no longer exists")
         if not voice.samples:
             raise GpuJobError("Voice has no samples to embed")
-        ttl = services.settings.presigned_url_ttl_seconds
+        # Inputs are read when a worker starts, outputs written before it returns (domain/gpu_runs.py).
+        life = RunLifetimes(cls.timeout_seconds())
+        read_ttl, write_ttl = life.input_url_seconds, life.output_url_seconds
         tts_type = _tts_type(job, voice)
         test_prefix = keys.test_samples_prefix(job.partner, voice.voice_id, tts_type)
         samples = sorted(voice.samples, key=lambda s: s.index)
         test_outputs = {
-            test_filename(s.index, n): services.blobs.presigned_put(test_prefix + test_filename(s.index, n), ttl)
+            test_filename(s.index, n): services.blobs.presigned_put(test_prefix + test_filename(s.index, n), write_ttl)
             for s in samples
             for n in range(1, len(TEST_SENTENCES) + 1)
         }
@@ -84,7 +87,7 @@ class EmbedJob(GpuJobKind):
             samples=[
                 SampleIn(
                     index=s.index,
-                    url=services.blobs.presigned_get(keys.sample_key(job.partner, voice.voice_id, s.index), ttl),
+                    url=services.blobs.presigned_get(keys.sample_key(job.partner, voice.voice_id, s.index), read_ttl),
                     quality=s.quality,
                 )
                 for s in samples
@@ -93,7 +96,7 @@ class EmbedJob(GpuJobKind):
             outputs=EmbedOutputs(
                 test_samples=test_outputs,
                 embedding_zip=services.blobs.presigned_put(
-                    keys.embedding_zip_key(job.partner, voice.voice_id, tts_type), ttl
+                    keys.embedding_zip_key(job.partner, voice.voice_id, tts_type), write_ttl
                 ),
             ),
         ).model_dump(mode="json")

@@ -1,19 +1,19 @@
-"""Submit, poll and finalize one GPU run of a pipeline job (the state machine's GPU loop).
-
-`gpu_kind` is the worker's job kind (`Stage.gpu_kind`: embed, clone, train_lora), which the state machine
-carries as `$.stage`.
-"""
+"""Submit, poll and finalize one GPU run of a pipeline job (the state machine's GPU loop)."""
 
 import json
+import secrets
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from voice_onboarding.adapters.runpod import TERMINAL, GpuClient, RunStatus
+from voice_onboarding.aws_clients import make_client
+from voice_onboarding.domain.gpu_runs import RunLifetimes, RunState
+from voice_onboarding.adapters.runpod import TERMINAL, GpuClient, GpuRunNotStarted, GpuRunUnconfirmed, RunStatus
 from voice_onboarding.domain.jobs import PipelineJob
 from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.gpu_jobs import GpuJobError
+from voice_onboarding.storage.gpu_runs_repo import GpuRunRepository, hash_secret, secret_matches
 
 logger = Logger(service="voice-onboarding", child=True)
 
@@ -22,14 +22,79 @@ _FAILURE_REASONS = {"CANCELLED": "GPU job cancelled", "TIMED_OUT": "GPU job time
 FAILED_STATUSES = frozenset({"FAILED", "CANCELLED", "TIMED_OUT"})
 
 
-def submit(services: Services, client: GpuClient, job: PipelineJob, gpu_kind: str) -> dict[str, Any]:
-    kind = gpu_jobs.get_kind(gpu_kind)
-    job_input = kind.build_input(services, job)
-    run = client.run(job_input)
-    deadline = int(services.clock()) + kind.timeout_seconds()
-    logger.info("GPU job submitted", extra={"job_id": job.job_id, "stage": gpu_kind, "run_id": run.id})
-    kind.record_progress(services, job, {"step": run.status, "run_id": run.id})
+class GpuSubmitUnconfirmed(Exception):
+    """An earlier attempt's /run may have started a run we have no id for: never submitted again."""
+
+
+def lifetimes(stage: str) -> RunLifetimes:
+    """URL expiries and RunPod's policy for one run of `stage`, all from its deadline."""
+    return RunLifetimes(gpu_jobs.get_kind(stage).timeout_seconds())
+
+
+def run_records(services: Services) -> GpuRunRepository:
+    return GpuRunRepository(services.dynamodb, services.settings.table_name)
+
+
+def submit(services: Services, client: GpuClient, job: PipelineJob, stage: str) -> dict[str, Any]:
+    """POST /run at most once per (job id, stage). A retry of this step (a Lambda timeout, a lost
+    response, Step Functions' own retry) replays the recorded run id. /run is called again only when the
+    earlier call provably never reached RunPod (its claim was released)."""
+    records = run_records(services)
+    record = records.get(job.job_id, stage)
+    if record is None:
+        kind = gpu_jobs.get_kind(stage)
+        job_input = kind.build_input(services, job)  # a refusal here (voice gone) leaves no claim behind
+        life = lifetimes(stage)
+        deadline = int(services.clock()) + life.deadline_seconds
+        secret = secrets.token_urlsafe(32)  # authenticates this run's webhook; only its hash is stored
+        claim = {
+            "deadline": deadline,
+            "kind": job.kind.value,
+            "partner": job.partner,
+            "name": job.name,
+            "secret_hash": hash_secret(secret),
+        }
+        if records.claim(job.job_id, stage, services.clock(), claim):
+            webhook = webhook_url(services, job.job_id, stage, secret)
+            return _post_run(services, client, records, job, stage, job_input, life, deadline, webhook)
+        record = records.get(job.job_id, stage) or {}  # a concurrent attempt claimed it first
+    if record.get("run_id"):
+        logger.info("GPU submit replayed", extra={"job_id": job.job_id, "stage": stage, "run_id": record["run_id"]})
+        return {"run_id": record["run_id"], "status": "IN_QUEUE", "deadline": record.get("deadline")}
+    raise GpuSubmitUnconfirmed("GPU job submission was not confirmed by RunPod; not resubmitted (no duplicate run)")
+
+
+def _post_run(
+    services: Services,
+    client: GpuClient,
+    records: GpuRunRepository,
+    job: PipelineJob,
+    stage: str,
+    job_input: dict[str, Any],
+    life: RunLifetimes,
+    deadline: int,
+    webhook: str | None,
+) -> dict[str, Any]:
+    try:
+        run = client.run(job_input, policy=life.runpod_policy(), webhook=webhook)
+    except GpuRunNotStarted:
+        records.release(job.job_id, stage)  # nothing reached RunPod: the state machine's retry may submit
+        raise
+    except GpuRunUnconfirmed as error:
+        raise GpuSubmitUnconfirmed(f"GPU job submission was not confirmed by RunPod ({error})") from error
+    records.update(job.job_id, stage, {"run_id": run.id, "state": RunState.SUBMITTED.value})
+    logger.info("GPU job submitted", extra={"job_id": job.job_id, "stage": stage, "run_id": run.id})
+    gpu_jobs.get_kind(stage).record_progress(services, job, {"step": run.status, "run_id": run.id})
     return {"run_id": run.id, "status": run.status, "deadline": deadline}
+
+
+def webhook_url(services: Services, job_id: str, stage: str, secret: str) -> str | None:
+    """Where RunPod reports the run's end: the API's webhook route, authenticated by the job's secret.
+    None without PUBLIC_API_URL (polling alone then ends the wait)."""
+    base = services.settings.public_api_url
+    if not base:
+        return None
+    return f"{base.rstrip('/')}/api/gpu/webhook/{job_id}/{stage}?token={secret}"
 
 
 def worker_error(run: RunStatus) -> str:
@@ -51,7 +116,7 @@ def worker_error(run: RunStatus) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
-def poll(services: Services, client: GpuClient, job: PipelineJob, gpu_kind: str, gpu: dict[str, Any]) -> dict[str, Any]:
+def poll(services: Services, client: GpuClient, job: PipelineJob, stage: str, gpu: dict[str, Any]) -> dict[str, Any]:
     """Current status of the run, always as {run_id, status, deadline, output, error}. A run still
     queued or running past its deadline is cancelled and reported TIMED_OUT."""
     run_id, deadline = str(gpu["run_id"]), gpu.get("deadline")
@@ -62,8 +127,21 @@ def poll(services: Services, client: GpuClient, job: PipelineJob, gpu_kind: str,
         except Exception:
             logger.warning("could not cancel a timed-out GPU run", extra={"run_id": run_id}, exc_info=True)
         run = RunStatus(id=run_id, status="TIMED_OUT", error="GPU job timed out")
+    result = outcome_of(run, deadline)
+    if run.status not in TERMINAL:
+        progress: dict[str, Any] = {"step": run.status, "run_id": run_id}
+        if isinstance(run.output, str):
+            progress["detail"] = run.output[:200]  # the worker's progress_update text
+        gpu_jobs.get_kind(stage).record_progress(services, job, progress)
+    logger.info("GPU job polled", extra={"job_id": job.job_id, "run_id": run_id, "status": result["status"]})
+    return result
+
+
+def outcome_of(run: RunStatus, deadline: Any) -> dict[str, Any]:
+    """A run's state as the state machine reads it: {run_id, status, deadline, output, error}, whether it
+    came from a poll or from RunPod's webhook (whose body is /status's)."""
     result: dict[str, Any] = {
-        "run_id": run_id,
+        "run_id": run.id,
         "status": run.status,
         "deadline": deadline,
         "output": None,
@@ -72,18 +150,70 @@ def poll(services: Services, client: GpuClient, job: PipelineJob, gpu_kind: str,
     if run.status == "COMPLETED":
         if not isinstance(run.output, dict) or run.output.get("error"):
             # The worker returned an error object RunPod still called COMPLETED: it is a failure.
-            result.update(status="FAILED", error=worker_error(RunStatus(id=run_id, status="FAILED", error=_err(run))))
+            result.update(status="FAILED", error=worker_error(RunStatus(id=run.id, status="FAILED", error=_err(run))))
         else:
             result["output"] = run.output
     elif run.status in TERMINAL:
         result["error"] = worker_error(run)
-    else:
-        progress: dict[str, Any] = {"step": run.status, "run_id": run_id}
-        if isinstance(run.output, str):
-            progress["detail"] = run.output[:200]  # the worker's progress_update text
-        gpu_jobs.get_kind(gpu_kind).record_progress(services, job, progress)
-    logger.info("GPU job polled", extra={"job_id": job.job_id, "run_id": run_id, "status": result["status"]})
     return result
+
+
+def sfn_client(services: Services) -> Any:
+    # The API's dispatcher already holds one; pipeline steps build their own.
+    return getattr(services.dispatcher, "sfn", None) or make_client("stepfunctions", services.settings)
+
+
+def _resume(services: Services, records: GpuRunRepository, job_id: str, stage: str, token: str, outcome: dict) -> bool:
+    """SendTaskSuccess with the run's outcome; False if that wait is over (timed out into the next one,
+    which then finds the stored outcome)."""
+    sfn = sfn_client(services)
+    try:
+        sfn.send_task_success(taskToken=token, output=json.dumps(outcome))
+    except (sfn.exceptions.TaskTimedOut, sfn.exceptions.TaskDoesNotExist, sfn.exceptions.InvalidToken):
+        return False
+    records.update(job_id, stage, {"state": RunState.FINISHED.value})
+    return True
+
+
+def await_run(
+    services: Services, client: GpuClient, job: PipelineJob, stage: str, gpu: dict[str, Any], task_token: str
+) -> dict[str, Any]:
+    """The state machine waits on `task_token` until the run ends. RunPod's webhook normally resumes it
+    (deliver_webhook); this step registers the token, then checks /status once, the slow fallback for a
+    lost webhook (RunPod tries a webhook 3 times): a run that already ended resumes the wait at once."""
+    records = run_records(services)
+    records.update(job.job_id, stage, {"task_token": task_token})
+    record = records.get(job.job_id, stage) or {}
+    outcome = record.get("outcome")  # a webhook that came while no wait was registered
+    if outcome is None:
+        polled = poll(services, client, job, stage, gpu)
+        outcome = polled if polled["status"] in TERMINAL else None
+    if outcome is not None:
+        _resume(services, records, job.job_id, stage, task_token, outcome)
+    return {"waiting": outcome is None}
+
+
+class WebhookRejected(Exception):
+    """Unknown job/stage or wrong secret: answered 404, revealing nothing."""
+
+
+def deliver_webhook(services: Services, job_id: str, stage: str, secret: str, body: dict[str, Any]) -> str:
+    """RunPod's webhook for a run that ended: resume the execution waiting on it."""
+    records = run_records(services)
+    record = records.get(job_id, stage)
+    if record is None or not secret_matches(record, secret):
+        raise WebhookRejected
+    run = RunStatus.model_validate(body)
+    if run.status not in TERMINAL:
+        return "ignored"
+    if record.get("state") == RunState.FINISHED.value:
+        return "duplicate"  # RunPod retries a webhook it thinks failed
+    outcome = outcome_of(run, record.get("deadline"))
+    records.update(job_id, stage, {"outcome": outcome, "run_id": record.get("run_id") or run.id})
+    token = record.get("task_token")
+    resumed = bool(token) and _resume(services, records, job_id, stage, str(token), outcome)
+    logger.info("GPU webhook", extra={"job_id": job_id, "stage": stage, "status": run.status, "resumed": resumed})
+    return "resumed" if resumed else "stored"
 
 
 def _err(run: RunStatus) -> Any:
@@ -92,20 +222,20 @@ def _err(run: RunStatus) -> Any:
     return f"GPU worker returned no result object ({type(run.output).__name__})"
 
 
-def finalize(services: Services, job: PipelineJob, gpu_kind: str, gpu: dict[str, Any]) -> dict[str, Any]:
+def finalize(services: Services, job: PipelineJob, stage: str, gpu: dict[str, Any]) -> dict[str, Any]:
     output = gpu.get("output")
     if gpu.get("status") != "COMPLETED" or not isinstance(output, dict):
         raise GpuJobError("finalize called without a completed GPU result")
-    gpu_jobs.get_kind(gpu_kind).apply_result(services, job, output)
-    logger.info("GPU job finalized", extra={"job_id": job.job_id, "stage": gpu_kind, "run_id": gpu.get("run_id")})
+    gpu_jobs.get_kind(stage).apply_result(services, job, output)
+    logger.info("GPU job finalized", extra={"job_id": job.job_id, "stage": stage, "run_id": gpu.get("run_id")})
     return {"ok": True}
 
 
-def elapsed_seconds(services: Services, gpu_kind: str, gpu: dict[str, Any]) -> float | None:
+def elapsed_seconds(services: Services, stage: str, gpu: dict[str, Any]) -> float | None:
     """Seconds since submission. The state carries only the deadline, which submit set to
     submission time + the kind's timeout, so no extra field has to travel through the ASL."""
     deadline = gpu.get("deadline")
     if deadline is None:
         return None
-    submitted = float(deadline) - gpu_jobs.get_kind(gpu_kind).timeout_seconds()
+    submitted = float(deadline) - gpu_jobs.get_kind(stage).timeout_seconds()
     return max(0.0, services.clock() - submitted)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voice_onboarding.contract.gpu import DatasetItem, TrainLoraInput, TrainOutputs
+from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import PipelineJob, Stage, TrainLoraParams
 from voice_onboarding.domain.speaker import AdapterVersion, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
@@ -65,21 +66,23 @@ class TrainLoraJob(GpuJobKind):
             raise GpuJobError(f"{len(missing)} dataset samples were removed after training started")
         if not adapter.dataset_sample_ids:
             raise GpuJobError("The dataset is empty")
-        ttl = services.settings.presigned_url_ttl_seconds
+        # Inputs are read when a worker starts, outputs written before it returns (domain/gpu_runs.py).
+        life = RunLifetimes(cls.timeout_seconds())
+        read_ttl, write_ttl = life.input_url_seconds, life.output_url_seconds
         params = _params(job)
         version = params.adapter_version
         return TrainLoraInput(
             kind="train_lora",
             tts_type=params.tts_type or speaker.tts_type,
             dataset=[
-                DatasetItem(url=services.blobs.presigned_get(by_id[i].object_key, ttl), transcript=by_id[i].transcript)
+                DatasetItem(url=services.blobs.presigned_get(by_id[i].object_key, read_ttl), transcript=by_id[i].transcript)
                 for i in adapter.dataset_sample_ids
             ],
             hyperparameters=params.hyperparameters or adapter.hyperparameters,
             outputs=TrainOutputs(
-                adapter=services.blobs.presigned_put(keys.adapter_key(job.partner, speaker.speaker_id, version), ttl),
+                adapter=services.blobs.presigned_put(keys.adapter_key(job.partner, speaker.speaker_id, version), write_ttl),
                 evaluation_audio=services.blobs.presigned_put(
-                    keys.adapter_evaluation_key(job.partner, speaker.speaker_id, version), ttl
+                    keys.adapter_evaluation_key(job.partner, speaker.speaker_id, version), write_ttl
                 ),
             ),
         ).model_dump(mode="json")

@@ -1,0 +1,85 @@
+"""Cancel the job running for a voice or a speaker: stop its Step Functions execution, cancel its RunPod
+run, and fail its stage with the reason "cancelled", which releases the lock.
+
+Nothing is rolled back because nothing was committed: a split commits its samples only while its job holds
+the lock, and a GPU result is applied only while its stage is in progress, so a step still running when
+the execution stops writes nothing. Earlier samples, artifacts and adapters stay as they were.
+"""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from voice_onboarding.domain.errors import NothingToCancel
+from voice_onboarding.domain.gpu_runs import RunState
+from voice_onboarding.pipeline import status
+from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
+from voice_onboarding.pipeline.runpod_client import GpuClient
+from voice_onboarding.services.container import Services
+from voice_onboarding.services.gpu_jobs import runs
+
+logger = Logger(service="voice-onboarding", child=True)
+
+CANCELLED = "cancelled"
+VOICE_KINDS = frozenset({JobKind.SPLIT_AND_EMBED, JobKind.SPLIT, JobKind.EMBED})
+SPEAKER_KINDS = frozenset({JobKind.CLONE, JobKind.TRAIN_LORA})
+# The GPU stage a job kind may be running (GPU run records are keyed by it).
+_GPU_STAGE = {JobKind.SPLIT_AND_EMBED: "embed", JobKind.EMBED: "embed", JobKind.CLONE: "clone"}
+_GPU_STAGE[JobKind.TRAIN_LORA] = "train_lora"
+
+
+def running_job(services: Services, partner: str, name: str, kinds: frozenset[JobKind]) -> tuple[str, PipelineJob]:
+    """The RUNNING execution started for this voice or speaker (its input is the PipelineJob)."""
+    sfn = runs.sfn_client(services)
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=services.settings.state_machine_arn, statusFilter="RUNNING"
+    )
+    for page in pages:
+        for execution in page["executions"]:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            job = PipelineJob.model_validate(json.loads(described.get("input") or "{}"))
+            if job.partner == partner and job.name == name and job.kind in kinds:
+                return execution["executionArn"], job
+    raise NothingToCancel()
+
+
+def cancel(
+    services: Services, client: GpuClient | None, partner: str, name: str, kinds: frozenset[JobKind]
+) -> PipelineJob:
+    execution_arn, job = running_job(services, partner, name, kinds)
+    sfn = runs.sfn_client(services)
+    # Stopped first: a stopped execution takes no further step (no submit, no finalize, no failure handler).
+    sfn.stop_execution(executionArn=execution_arn, error="Cancelled", cause="Cancelled by the user")
+    token = _cancel_gpu_run(services, client, job)
+    status.fail_job(services, job, {"Error": "Cancelled", "Cause": CANCELLED})
+    if token:
+        # On AWS the stop already ended the wait and this token is void. moto 5.2.5's engine lets a stopped
+        # execution finish the state it is in, so end the wait: the failure handler then finds the stage
+        # failed already and changes nothing.
+        try:
+            sfn.send_task_failure(taskToken=token, error="Cancelled", cause=CANCELLED)
+        except Exception:  # noqa: BLE001 - void token (AWS): nothing waits any more
+            pass
+    logger.info("job cancelled", extra={"job_id": job.job_id, "kind": job.kind.value})
+    return job
+
+
+def _cancel_gpu_run(services: Services, client: GpuClient | None, job: PipelineJob) -> str | None:
+    """Cancel the job's RunPod run, if it has one still running; returns the wait's task token."""
+    stage = _GPU_STAGE.get(job.kind)
+    if stage is None:
+        return None
+    records = runs.run_records(services)
+    record: dict[str, Any] = records.get(job.job_id, stage) or {}
+    run_id = record.get("run_id")
+    if not run_id or record.get("state") == RunState.FINISHED.value:
+        return None
+    records.update(job.job_id, stage, {"state": RunState.FINISHED.value})  # a late webhook is then a no-op
+    token = record.get("task_token")
+    if client is None:
+        return token
+    try:
+        client.cancel(str(run_id))
+    except Exception:
+        logger.warning("could not cancel the GPU run", extra={"job_id": job.job_id, "run_id": run_id}, exc_info=True)

@@ -1,0 +1,90 @@
+"""Cancel endpoints: the running execution stops, its RunPod run is cancelled, the stage fails with
+"cancelled" and the lock is released; earlier samples and artifacts stay; 409 when nothing runs."""
+
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.api.test_gpu_webhook import SilentGpu
+from tests.pipeline.engine import Engine
+from tests.pipeline.helpers import job_for, make_voice
+from voice_onboarding.api.app import create_app
+from voice_onboarding.domain.voice import JobStatus
+from voice_onboarding.pipeline.context import using_gpu_client
+from voice_onboarding.services.gpu_jobs import runs
+from voice_onboarding.storage import keys
+
+BASE = "/api/voices/my-partner"
+
+
+class CancellableGpu(SilentGpu):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled: list[str] = []
+
+    def cancel(self, run_id: str) -> Any:
+        self.cancelled.append(run_id)
+        return super().cancel(run_id)
+
+
+def _client(engine: Engine, partners: list[str]) -> TestClient:
+    key, _ = engine.services.api_keys.create("cancel", partners)
+    return TestClient(create_app(engine.services), headers={"X-Api-Key": key}, raise_server_exceptions=False)
+
+
+def test_cancel_stops_the_run_and_keeps_what_the_voice_had(engine: Engine) -> None:
+    engine.set_poll_seconds(60)  # the run never ends by itself within the test
+    gpu = CancellableGpu()
+    services = engine.services
+    voice = make_voice(services, embedding_zip_key="my-partner/vid-speaker-1/embeddings/old.zip")
+    services.blobs.put_bytes("my-partner/vid-speaker-1/embeddings/old.zip", b"previous embedding")
+    before = sorted(services.blobs.list_keys(""))
+    job = job_for(voice)
+    client = _client(engine, ["my-partner"])
+    with using_gpu_client(gpu):
+        arn = engine.start(job)
+        for _ in range(400):  # until the execution waits on the GPU run
+            if (runs.run_records(services).get(job.job_id, "embed") or {}).get("task_token"):
+                break
+            time.sleep(0.05)
+        response = client.post(f"{BASE}/speaker-1/cancel")
+        execution = engine.result(arn)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"detail": "Job cancelled"}
+    # ABORTED on AWS; moto 5.2.5 lets a stopped execution finish its state (services/cancel.py).
+    assert execution.status in ("ABORTED", "FAILED") and gpu.cancelled == ["run-1"]
+    assert "GpuFinalize" not in execution.states
+    stored = services.voices.require(voice.partner, voice.name)
+    assert (stored.embedding_status, stored.embedding_error) == (JobStatus.FAILED, "cancelled")
+    assert [s.index for s in stored.samples] == [1, 2, 3] and stored.embedding_zip_key.endswith("old.zip")
+    assert sorted(services.blobs.list_keys("")) == before
+    assert services.blobs.get_bytes(keys.sample_key("my-partner", voice.voice_id, 1)) == b"sample 1"
+    # Unlocked: the voice can be renamed; nothing runs any more, so a second cancel is refused.
+    assert client.put(f"{BASE}/speaker-1/name", data={"name": "renamed"}).status_code == 200
+    again = client.post(f"{BASE}/renamed/cancel")
+    assert again.status_code == 409 and again.json() == {"detail": "No job is running"}
+
+
+def test_cancel_with_nothing_running_is_409(engine: Engine) -> None:
+    make_voice(engine.services, embedding=JobStatus.COMPLETED)
+    client = _client(engine, ["my-partner"])
+    response = client.post(f"{BASE}/speaker-1/cancel")
+    assert response.status_code == 409 and response.json() == {"detail": "No job is running"}
+    speaker = client.post("/api/voice/models/speakers/nobody/cancel")
+    assert speaker.status_code == 409 and speaker.json() == {"detail": "No job is running"}
+
+
+def test_cancel_of_another_partners_voice_is_403_and_stops_nothing(engine: Engine) -> None:
+    engine.set_poll_seconds(60)
+    gpu = CancellableGpu()
+    voice = make_voice(engine.services)
+    job = job_for(voice)
+    intruder = _client(engine, ["other-partner"])
+    with using_gpu_client(gpu):
+        arn = engine.start(job)
+        response = intruder.post(f"{BASE}/speaker-1/cancel")
+        assert engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        engine.sfn.stop_execution(executionArn=arn)
+    assert response.status_code == 403 and gpu.cancelled == []
