@@ -58,7 +58,9 @@ def test_lazy_routers_serve_their_first_request_and_the_schema_lists_every_route
     assert client.get("/api/voice/models/speakers").json() == []
     upload = client.post(f"/api/uploads/{PARTNER}", json={"filename": "a.wav", "size_bytes": 10_000_000})
     assert upload.status_code == 201, upload.text
-    assert len(lazy_app.routes) == len(create_app(services).routes) == routes_before + 2  # 2 routers included
+    webhook = client.post("/api/gpu/webhook/job-1/embed?token=" + "x" * 43, json={"id": "r", "status": "COMPLETED"})
+    assert webhook.status_code == 404  # the route is served (no such run)
+    assert len(lazy_app.routes) == len(create_app(services).routes) == routes_before + 3  # 3 routers included
     schema_paths = set(create_app(services, lazy_routers=True).openapi()["paths"])
     assert schema_paths == set(create_app(services).openapi()["paths"])
     assert "/api/voice/models/speakers" in schema_paths

@@ -32,15 +32,20 @@ _GPU_STAGE[JobKind.TRAIN_LORA] = "train_lora"
 def running_job(services: Services, partner: str, name: str, kinds: frozenset[JobKind]) -> tuple[str, PipelineJob]:
     """The RUNNING execution started for this voice or speaker (its input is the PipelineJob)."""
     sfn = runs.sfn_client(services)
+    if not services.settings.state_machine_arn:
+        raise NothingToCancel()
     pages = sfn.get_paginator("list_executions").paginate(
         stateMachineArn=services.settings.state_machine_arn, statusFilter="RUNNING"
     )
-    for page in pages:
-        for execution in page["executions"]:
-            described = sfn.describe_execution(executionArn=execution["executionArn"])
-            job = PipelineJob.model_validate(json.loads(described.get("input") or "{}"))
-            if job.partner == partner and job.name == name and job.kind in kinds:
-                return execution["executionArn"], job
+    try:
+        for page in pages:
+            for execution in page["executions"]:
+                described = sfn.describe_execution(executionArn=execution["executionArn"])
+                job = PipelineJob.model_validate(json.loads(described.get("input") or "{}"))
+                if job.partner == partner and job.name == name and job.kind in kinds:
+                    return execution["executionArn"], job
+    except sfn.exceptions.StateMachineDoesNotExist:
+        pass  # no machine, no execution (a stack without a pipeline)
     raise NothingToCancel()
 
 
