@@ -24,8 +24,8 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from fastapi.testclient import TestClient
-from infra.local.gpu import InProcessGpuClient
 from infra.local import gpu as local_gpu
+from infra.local.gpu import InProcessGpuClient
 from infra.local.lambdas import InProcessLambda
 from infra.local.pipeline import create_state_machine, lambda_client
 from infra.moto_atomic import make_moto_dynamodb_atomic

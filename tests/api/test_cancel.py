@@ -11,7 +11,7 @@ from tests.pipeline.engine import Engine
 from tests.pipeline.helpers import job_for, make_voice
 from voice_onboarding.api.app import create_app
 from voice_onboarding.domain.voice import JobStatus
-from voice_onboarding.pipeline.context import using_gpu_client
+from voice_onboarding.handlers.composition import override
 from voice_onboarding.services.gpu_jobs import runs
 from voice_onboarding.storage import keys
 
@@ -28,9 +28,11 @@ class CancellableGpu(SilentGpu):
         return super().cancel(run_id)
 
 
-def _client(engine: Engine, partners: list[str]) -> TestClient:
+def _client(engine: Engine, partners: list[str], gpu: Any = None) -> TestClient:
     key, _ = engine.services.api_keys.create("cancel", partners)
-    return TestClient(create_app(engine.services), headers={"X-Api-Key": key}, raise_server_exceptions=False)
+    app = create_app(engine.services)
+    app.state.gpu_client = gpu  # the RunPod client a cancel uses (the handlers' is injected by override)
+    return TestClient(app, headers={"X-Api-Key": key}, raise_server_exceptions=False)
 
 
 def test_cancel_stops_the_run_and_keeps_what_the_voice_had(engine: Engine) -> None:
@@ -41,8 +43,8 @@ def test_cancel_stops_the_run_and_keeps_what_the_voice_had(engine: Engine) -> No
     services.blobs.put_bytes("my-partner/vid-speaker-1/embeddings/old.zip", b"previous embedding")
     before = sorted(services.blobs.list_keys(""))
     job = job_for(voice)
-    client = _client(engine, ["my-partner"])
-    with using_gpu_client(gpu):
+    client = _client(engine, ["my-partner"], gpu)
+    with override(gpu_client=gpu):
         arn = engine.start(job)
         for _ in range(400):  # until the execution waits on the GPU run
             if (runs.run_records(services).get(job.job_id, "embed") or {}).get("task_token"):
@@ -81,8 +83,8 @@ def test_cancel_of_another_partners_voice_is_403_and_stops_nothing(engine: Engin
     gpu = CancellableGpu()
     voice = make_voice(engine.services)
     job = job_for(voice)
-    intruder = _client(engine, ["other-partner"])
-    with using_gpu_client(gpu):
+    intruder = _client(engine, ["other-partner"], gpu)
+    with override(gpu_client=gpu):
         arn = engine.start(job)
         response = intruder.post(f"{BASE}/speaker-1/cancel")
         assert engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"

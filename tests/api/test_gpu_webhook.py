@@ -8,10 +8,10 @@ from fastapi.testclient import TestClient
 
 from tests.pipeline.engine import Engine
 from tests.pipeline.helpers import FakeWorker, job_for, make_voice
+from voice_onboarding.adapters.runpod import RunStatus
 from voice_onboarding.api.app import create_app
 from voice_onboarding.domain.voice import JobStatus
-from voice_onboarding.pipeline.context import using_gpu_client
-from voice_onboarding.pipeline.runpod_client import RunStatus
+from voice_onboarding.handlers.composition import override
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.gpu_jobs import runs
 from voice_onboarding.storage.gpu_runs_repo import hash_secret
@@ -66,7 +66,7 @@ def test_webhook_resumes_the_waiting_execution(engine: Engine) -> None:
     engine.set_poll_seconds(60)  # no fallback poll within the test: only the webhook can end the wait
     voice = make_voice(engine.services)
     job = job_for(voice)
-    with using_gpu_client(gpu):
+    with override(gpu_client=gpu):
         arn = engine.start(job)
         for _ in range(400):  # until the execution waits on its task token
             if (runs.run_records(engine.services).get(job.job_id, "embed") or {}).get("task_token"):

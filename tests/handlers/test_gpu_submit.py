@@ -14,13 +14,13 @@ from infra.local.lambdas import LocalLambdaContext
 
 from tests.pipeline.engine import Engine
 from tests.pipeline.helpers import job_for, make_voice
+from voice_onboarding.adapters.runpod import RunPodHttpClient
 from voice_onboarding.domain.gpu_runs import QUEUE_TTL_SECONDS, RunLifetimes
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.handlers import gpu_dispatch
-from voice_onboarding.pipeline.context import using_services
-from voice_onboarding.pipeline.runpod_client import RunPodHttpClient
+from voice_onboarding.handlers.composition import override
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.gpu_jobs import clone, embed, runs, train_lora
+from voice_onboarding.services.gpu_jobs import CloneJob, EmbedJob, TrainLoraJob, runs
 
 ENDPOINT = "https://api.runpod.ai/v2/ep-test"
 
@@ -58,18 +58,12 @@ class FakeRunPod:
 
 
 @pytest.fixture
-def runpod(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRunPod]:
+def runpod(services: Services) -> Iterator[FakeRunPod]:
     services.settings = services.settings.model_copy(
         update={"runpod_endpoint_id": "ep-test", "runpod_api_key": "rp-secret", "default_tts_type": "resemblyzer"}
     )
-    real_init = RunPodHttpClient.__init__
-
-    def no_backoff(self: Any, *args: Any, **kwargs: Any) -> None:
-        real_init(self, *args, **kwargs)
-        self.sleep = lambda _s: None
-
-    monkeypatch.setattr(RunPodHttpClient, "__init__", no_backoff)
-    with using_services(services), respx.mock(assert_all_called=False) as router:
+    client = RunPodHttpClient("ep-test", "rp-secret", sleep=lambda _s: None)
+    with respx.mock(assert_all_called=False) as router, override(services=services, gpu_client=client):
         yield FakeRunPod(router)
 
 
@@ -129,15 +123,15 @@ def test_run_carries_the_policy_of_the_kind_deadline(services: Services, runpod:
 @pytest.mark.parametrize(
     ("kind", "deadline", "execution", "input_url", "output_url"),
     [
-        (embed, 45 * 60, 35 * 60, 15 * 60, 50 * 60),
-        (clone, 20 * 60, 10 * 60, 15 * 60, 25 * 60),
-        (train_lora, 3 * 3600, 3 * 3600 - 10 * 60, 15 * 60, 3 * 3600 + 5 * 60),
+        (EmbedJob, 45 * 60, 35 * 60, 15 * 60, 50 * 60),
+        (CloneJob, 20 * 60, 10 * 60, 15 * 60, 25 * 60),
+        (TrainLoraJob, 3 * 3600, 3 * 3600 - 10 * 60, 15 * 60, 3 * 3600 + 5 * 60),
     ],
 )
 def test_url_lifetimes_follow_each_kind_deadline(
     kind: Any, deadline: int, execution: int, input_url: int, output_url: int
 ) -> None:
-    life = RunLifetimes(kind.TIMEOUT_SECONDS)
+    life = RunLifetimes(kind.timeout_seconds())
     assert life.deadline_seconds == deadline
     assert life.execution_timeout_seconds == execution  # a run that starts at the end of its queue budget ...
     assert life.queue_ttl_seconds + life.execution_timeout_seconds == life.ttl_seconds == deadline  # ... ends by D
@@ -150,7 +144,7 @@ def test_presigned_urls_expire_with_the_run(services: Services, runpod: FakeRunP
     now = int(services.clock())
     _submit(job_for(make_voice(services)))
     [body] = runpod.started
-    life = RunLifetimes(embed.TIMEOUT_SECONDS)
+    life = RunLifetimes(EmbedJob.timeout_seconds())
 
     def expires(url: str) -> int:
         return int(httpx.URL(url).params["X-Amz-Expires"])

@@ -3,7 +3,7 @@ owner tenant (`ApiKeyRecord.owner`); handlers only translate HTTP to the service
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, File, Form, Path, UploadFile, status
+from fastapi import APIRouter, Body, File, Form, Path, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
 from voice_onboarding.api.rate_limit import rate_limit
@@ -274,9 +274,9 @@ def list_catalog(services: ServicesDep, api_key: ApiKeyDep) -> list[CatalogVoice
     ),
     responses={409: {"model": ErrorResponse, "description": "No job is running"}},
 )
-def cancel_speaker_job(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> Message:
-    from voice_onboarding.api.routes_voices import _gpu_client_or_none
+def cancel_speaker_job(request: Request, services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> Message:
+    from voice_onboarding.api.routes_voices import gpu_client_or_none
     from voice_onboarding.services import cancel
 
-    cancel.cancel(services, _gpu_client_or_none(services), api_key.owner, name, cancel.SPEAKER_KINDS)
+    cancel.cancel(services, gpu_client_or_none(request, services), api_key.owner, name, cancel.SPEAKER_KINDS)
     return Message(detail="Job cancelled")

@@ -3,7 +3,7 @@
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
 from voice_onboarding.api import mappers
@@ -319,15 +319,19 @@ def set_preferred_sample(
     ),
     responses={409: {"model": ErrorResponse, "description": "No job is running"}},
 )
-def cancel_voice_job(services: ServicesDep, partner: PartnerDep, voice: VoiceName) -> Message:
-    cancel.cancel(services, _gpu_client_or_none(services), partner, voice, cancel.VOICE_KINDS)
+def cancel_voice_job(request: Request, services: ServicesDep, partner: PartnerDep, voice: VoiceName) -> Message:
+    cancel.cancel(services, gpu_client_or_none(request, services), partner, voice, cancel.VOICE_KINDS)
     return Message(detail="Job cancelled")
 
 
-def _gpu_client_or_none(services: Services) -> Any:
-    from voice_onboarding.pipeline.context import gpu_client
-
+def gpu_client_or_none(request: Request, services: Services) -> Any:
+    """The RunPod client a cancel uses: the app's injected one (local stack, tests) or one from settings."""
+    injected = getattr(request.app.state, "gpu_client", None)
+    if injected is not None:
+        return injected
     try:
-        return gpu_client(services)
+        from voice_onboarding.adapters.runpod import make_gpu_client
+
+        return make_gpu_client(services.settings)
     except Exception:  # noqa: BLE001 - no RunPod key here: the run's policy still bounds it
         return None

@@ -11,11 +11,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from voice_onboarding.adapters.runpod import GpuClient
 from voice_onboarding.domain.errors import NothingToCancel
 from voice_onboarding.domain.gpu_runs import RunState
-from voice_onboarding.pipeline import status
-from voice_onboarding.pipeline.jobs import JobKind, PipelineJob
-from voice_onboarding.pipeline.runpod_client import GpuClient
+from voice_onboarding.domain.jobs import JobKind, PipelineJob
+from voice_onboarding.services import job_status as status
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.gpu_jobs import runs
 

@@ -27,7 +27,6 @@ _USER_FACING_ERRORS = {
     "InvalidAudio",
     "Cancelled",
 }
-_VOICE_KINDS = {JobKind.SPLIT_AND_EMBED, JobKind.SPLIT, JobKind.EMBED}
 
 
 def failure_reason(error: dict[str, Any] | None) -> str:

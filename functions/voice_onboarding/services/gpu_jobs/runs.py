@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from voice_onboarding.adapters.runpod import TERMINAL, GpuClient, GpuRunNotStarted, GpuRunUnconfirmed, RunStatus
 from voice_onboarding.aws_clients import make_client
 from voice_onboarding.domain.gpu_runs import RunLifetimes, RunState
-from voice_onboarding.adapters.runpod import TERMINAL, GpuClient, GpuRunNotStarted, GpuRunUnconfirmed, RunStatus
 from voice_onboarding.domain.jobs import PipelineJob
 from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services

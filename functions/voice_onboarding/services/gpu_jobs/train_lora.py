@@ -75,12 +75,16 @@ class TrainLoraJob(GpuJobKind):
             kind="train_lora",
             tts_type=params.tts_type or speaker.tts_type,
             dataset=[
-                DatasetItem(url=services.blobs.presigned_get(by_id[i].object_key, read_ttl), transcript=by_id[i].transcript)
+                DatasetItem(
+                    url=services.blobs.presigned_get(by_id[i].object_key, read_ttl), transcript=by_id[i].transcript
+                )
                 for i in adapter.dataset_sample_ids
             ],
             hyperparameters=params.hyperparameters or adapter.hyperparameters,
             outputs=TrainOutputs(
-                adapter=services.blobs.presigned_put(keys.adapter_key(job.partner, speaker.speaker_id, version), write_ttl),
+                adapter=services.blobs.presigned_put(
+                    keys.adapter_key(job.partner, speaker.speaker_id, version), write_ttl
+                ),
                 evaluation_audio=services.blobs.presigned_put(
                     keys.adapter_evaluation_key(job.partner, speaker.speaker_id, version), write_ttl
                 ),
