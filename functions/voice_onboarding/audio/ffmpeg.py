@@ -5,15 +5,12 @@ import re
 import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from voice_onboarding.audio.loudness_rule import gain_to_target
 from voice_onboarding.contract.quality import OPUS_BITRATE_KBPS, OPUS_SAMPLE_RATE
 from voice_onboarding.domain.errors import InvalidAudio
-
-if TYPE_CHECKING:  # numpy is imported on first decode: the API Lambda's cold start does not need it
-    import numpy as np
 
 OPUS_BITRATE = f"{OPUS_BITRATE_KBPS}k"
 # Every file the service writes is Ogg/Opus 96 kb/s mono 48 kHz. libopus' default unconstrained VBR
@@ -78,24 +75,30 @@ def transcode_to_opus(source: Path, target: Path, timeout: float = 300, normalis
     encode, then encoded again from the source with the gain)."""
     duration = _transcode(source, target, timeout, gain_db=0.0)
     if normalise:
-        from voice_onboarding.audio.loudness import normalisation
-
-        _, _, gain = normalisation(decode_mono(target, 16_000), 16_000)
+        # Measured by ffmpeg (BS.1770 gating, like audio/loudness.py): the API Lambda ships no numpy.
+        lufs, peak_db = measure_loudness(target, timeout)
+        gain = gain_to_target(lufs, peak_db)
         if abs(gain) > 0.1:
             _transcode(source, target, timeout, gain_db=gain)
     return duration
 
 
-def decode_mono(path: Path, rate: int) -> "np.ndarray":
-    """A whole (short) file as mono float32 at `rate`."""
-    import numpy as np
+_INTEGRATED_RE = re.compile(r"^\s*I:\s*(-?[\d.]+|-inf) LUFS", re.MULTILINE)
+_PEAK_RE = re.compile(r"^\s*Peak:\s*(-?[\d.]+|-inf) dBFS", re.MULTILINE)
 
-    result = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
-        capture_output=True,
-        timeout=300,
-    )
-    return np.frombuffer(result.stdout, dtype=np.float32)
+
+def measure_loudness(path: Path, timeout: float = 300) -> tuple[float, float]:
+    """(integrated LUFS, sample peak dBFS) of a whole file, from ffmpeg's ebur128 summary. Silence counts
+    as -70 LUFS (the absolute gate), as in audio/loudness.py."""
+    command = [
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-af", "ebur128=peak=sample", "-f", "null", "-",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    integrated, peak = _INTEGRATED_RE.findall(result.stderr), _PEAK_RE.findall(result.stderr)
+    if result.returncode != 0 or not integrated or not peak:
+        raise InvalidAudio("Audio loudness could not be measured")
+    lufs, peak_db = float(integrated[-1]), float(peak[-1])  # float("-inf") parses
+    return (lufs if lufs > -70 else -70.0), (peak_db if peak_db > -180 else -180.0)
 
 
 def _transcode(source: Path, target: Path, timeout: float, gain_db: float) -> float:

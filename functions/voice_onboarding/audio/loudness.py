@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from voice_onboarding.contract.quality import LOUDNESS_TARGET_LUFS, TRUE_PEAK_CEILING_DBTP
+from voice_onboarding.audio.loudness_rule import gain_to_target
 
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
@@ -18,10 +18,6 @@ STEP_SECONDS = 0.1
 # BS.1770 filter prototypes, as pyloudnorm parameterises them: (gain dB, centre Hz, Q).
 _SHELF = (4.0, 1681.974450955533, 0.7071752369554196)
 _HIGH_PASS = (38.13547087602444, 0.5003270373238773)
-# The peak is read on a 16 kHz analysis signal, which can miss inter-sample and >8 kHz peaks of the
-# full-band encode: the gain keeps this much below the true-peak ceiling.
-PEAK_MARGIN_DB = 1.0
-MAX_GAIN_DB = 30.0  # near-silence (a failed recording) is not blown up into loud hiss
 _IR_PAD_SECONDS = 0.5  # zero padding so the high-pass impulse response does not wrap around
 
 
@@ -86,5 +82,4 @@ def normalisation(signal: np.ndarray, rate: int) -> tuple[float, float, float]:
     if not np.isfinite(lufs):
         lufs = ABSOLUTE_GATE_LUFS
     peak_db = 20 * math.log10(float(np.max(np.abs(signal))) + 1e-9) if signal.size else -180.0
-    gain = min(LOUDNESS_TARGET_LUFS - lufs, TRUE_PEAK_CEILING_DBTP - PEAK_MARGIN_DB - peak_db, MAX_GAIN_DB)
-    return lufs, peak_db, gain
+    return lufs, peak_db, gain_to_target(lufs, peak_db)
