@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 from aws_lambda_powertools import Logger
 
 from voice_onboarding.domain.jobs import PipelineJob, Stage
+from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.services.container import Services
 
 logger = Logger(service="voice-onboarding", child=True)
@@ -46,6 +47,12 @@ class GpuJobKind(ABC):
     @classmethod
     def timeout_seconds(cls) -> int:
         return int(cls.stage.timeout_seconds or 0)
+
+
+def job_speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:
+    """The speaker a speaker job ran for; None if it is gone or a re-created namesake holds the name."""
+    speaker = services.speakers.get(job.partner, job.name)
+    return speaker if speaker is not None and speaker.speaker_id == job.owner_id else None
 
 
 def update_voice_stage(services: Services, job: PipelineJob, stage: Stage, fields: dict[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from voice_onboarding.domain.jobs import CloneParams, PipelineJob, Stage
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind
+from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job_speaker
 from voice_onboarding.storage import keys
 
 MAX_REASON_CHARS = 300
@@ -29,11 +29,6 @@ class CloneOutput(BaseModel):
     reference_duration: float | None = None
 
 
-def _speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:
-    speaker = services.speakers.get(job.partner, job.name)
-    return speaker if speaker is not None and speaker.speaker_id == job.owner_id else None
-
-
 def _tts_type(job: PipelineJob, speaker: SpeakerRecord) -> str:
     return CloneParams.model_validate(job.params).tts_type or speaker.tts_type
 
@@ -43,7 +38,7 @@ class CloneJob(GpuJobKind):
 
     @classmethod
     def build_input(cls, services: Services, job: PipelineJob) -> dict[str, Any]:
-        speaker = _speaker(services, job)
+        speaker = job_speaker(services, job)
         if speaker is None:
             raise GpuJobError("Speaker no longer exists")
         # Inputs are read when a worker starts, outputs written before it returns (domain/gpu_runs.py).
@@ -78,7 +73,7 @@ class CloneJob(GpuJobKind):
                 "conditioning_info": result.model_dump(exclude_none=True),
             },
         )
-        if not recorded and _speaker(services, job) is None:
+        if not recorded and job_speaker(services, job) is None:
             # Deleted while the job ran: the worker's upload landed after the delete swept the prefix.
             services.blobs.delete(conditioning_key)
 

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from voice_onboarding.contract.gpu import DatasetItem, TrainLoraInput, TrainOutputs
 from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import PipelineJob, Stage, TrainLoraParams
-from voice_onboarding.domain.speaker import AdapterVersion, SpeakerRecord
+from voice_onboarding.domain.speaker import AdapterVersion
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind
+from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job_speaker
 from voice_onboarding.storage import keys
 
 MAX_REASON_CHARS = 300
@@ -31,11 +31,6 @@ class TrainOutput(BaseModel):
     final_loss: float
     evaluation: dict[str, Any] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] | None = None
-
-
-def _speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:
-    speaker = services.speakers.get(job.partner, job.name)
-    return speaker if speaker is not None and speaker.speaker_id == job.owner_id else None
 
 
 def _params(job: PipelineJob) -> TrainLoraParams:
@@ -55,7 +50,7 @@ class TrainLoraJob(GpuJobKind):
 
     @classmethod
     def build_input(cls, services: Services, job: PipelineJob) -> dict[str, Any]:
-        speaker = _speaker(services, job)
+        speaker = job_speaker(services, job)
         if speaker is None:
             raise GpuJobError("Speaker no longer exists")
         adapter = _adapter(services, job)
@@ -132,7 +127,7 @@ class TrainLoraJob(GpuJobKind):
                 "error": None,
             },
         )
-        if not recorded and _speaker(services, job) is None:
+        if not recorded and job_speaker(services, job) is None:
             # Deleted while training: the worker's uploads landed after the delete swept the prefix.
             services.blobs.delete_prefix(keys.adapter_prefix(job.partner, job.owner_id, version))
 
