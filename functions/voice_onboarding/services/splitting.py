@@ -23,36 +23,25 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from voice_onboarding.audio.splitter import SplitResult, split_recording
-from voice_onboarding.domain.errors import VoiceLocked, VoiceNotFound
 from voice_onboarding.domain.jobs import PipelineJob, Stage
-from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
+from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, utc_now_iso
 from voice_onboarding.observability import logger
 from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
-from voice_onboarding.storage.dynamo import serialize
 
 DEFAULT_MAX_SAMPLES = 25
 DEFAULT_SAMPLE_DURATION = 15
-# Writes by this job only land while the voice is the one the job was started for and still splitting.
-_OURS = f"attribute_exists(PK) AND voice_id = :voice_id AND {Stage.SPLITTING.status_field} = :in_progress"
 
 
 class SplitSuperseded(Exception):
     """The voice was deleted, re-created, or its split job ended (e.g. the sweeper failed it) meanwhile."""
 
 
-def _ours(voice_id: str) -> dict[str, Any]:
-    return {":voice_id": serialize(voice_id), ":in_progress": serialize(JobStatus.IN_PROGRESS.value)}
-
-
-def _update(services: Services, job: PipelineJob, fields: dict[str, Any]) -> VoiceRecord:
-    try:
-        return services.voices.update(
-            job.partner, job.name, fields, condition=_OURS, condition_values=_ours(job.voice_id)
-        )
-    except (VoiceNotFound, VoiceLocked) as error:
-        raise SplitSuperseded("Voice was deleted or its split job ended while splitting") from error
+def _update(services: Services, job: PipelineJob, fields: dict[str, Any]) -> None:
+    """Writes by this job only land while the voice is the one the job was started for and still splitting."""
+    if not services.voices.update_stage(job.partner, job.name, job.voice_id, Stage.SPLITTING, fields):
+        raise SplitSuperseded("Voice was deleted or its split job ended while splitting")
 
 
 def _progress(services: Services, job: PipelineJob, step: str) -> None:

@@ -6,12 +6,11 @@ import hashlib
 import secrets
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from voice_onboarding.domain.partner import ALL_PARTNERS, validate_grant
 from voice_onboarding.domain.voice import utc_now_iso
-from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item
+from voice_onboarding.storage.dynamo import conditional_update, from_item, serialize, to_item
 
 KEY_PREFIX = "vk_"
 
@@ -82,19 +81,15 @@ class ApiKeyRepository:
             ExpressionAttributeValues={":e": serialize("api_key"), ":k": serialize(key_id)},
         ):
             for item in page.get("Items", []):
-                try:
-                    self.db.update_item(
-                        TableName=self.table,
-                        Key={"PK": item["PK"], "SK": item["SK"]},
-                        UpdateExpression="SET revoked = :t",
-                        ConditionExpression="attribute_exists(PK)",
-                        ExpressionAttributeValues={":t": serialize(True)},
-                    )
-                except ClientError as error:
-                    if not is_conditional_failure(error):
-                        raise
-                    return False
-                return True
+                written = conditional_update(
+                    self.db.update_item,
+                    TableName=self.table,
+                    Key={"PK": item["PK"], "SK": item["SK"]},
+                    UpdateExpression="SET revoked = :t",
+                    ConditionExpression="attribute_exists(PK)",
+                    ExpressionAttributeValues={":t": serialize(True)},
+                )
+                return written is not None
         return False
 
     def list(self) -> list[ApiKeyRecord]:

@@ -1,8 +1,12 @@
-"""Plain-Python <-> DynamoDB attribute conversion (floats go through Decimal, as DynamoDB requires)."""
+"""Plain-Python <-> DynamoDB attribute conversion (floats go through Decimal, as DynamoDB requires), update
+expressions, and the one way a repository makes a conditional write (`conditional_update`)."""
 
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 
 @cache
@@ -52,6 +56,17 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 def is_conditional_failure(error: Exception) -> bool:
     code = getattr(error, "response", {}).get("Error", {}).get("Code")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def conditional_update(write: Callable[..., dict[str, Any]], **request: Any) -> dict[str, Any] | None:
+    """One conditional write (`db.update_item`, `db.put_item` or `db.delete_item` with its request):
+    its response, or None when its condition failed. Any other error propagates."""
+    try:
+        return write(**request)
+    except ClientError as error:
+        if is_conditional_failure(error):
+            return None
+        raise
 
 
 def update_expression(

@@ -10,11 +10,9 @@ import hashlib
 import hmac
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from voice_onboarding.domain.gpu_runs import RunState
 from voice_onboarding.domain.voice import utc_now_iso
-from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item, update_expression
+from voice_onboarding.storage.dynamo import conditional_update, from_item, serialize, to_item, update_expression
 
 # Records outlive any run (RunPod's ttl caps at 7 days); DynamoDB's TTL removes them afterwards.
 RECORD_TTL_SECONDS = 30 * 24 * 3600
@@ -62,13 +60,10 @@ class GpuRunRepository:
             "ttl": int(now) + RECORD_TTL_SECONDS,
             **fields,
         }
-        try:
-            self.db.put_item(TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        written = conditional_update(
+            self.db.put_item, TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(PK)"
+        )
+        return written is not None
 
     def update(self, job_id: str, stage: str, fields: dict[str, Any], expect_state: RunState | None = None) -> bool:
         """Set fields (None removes); conditional on the record existing (and being in `expect_state`)."""
@@ -78,31 +73,24 @@ class GpuRunRepository:
             names["#state"] = "state"
             values[":expected"] = serialize(expect_state.value)
             condition += " AND #state = :expected"
-        try:
-            self.db.update_item(
-                TableName=self.table,
-                Key=self._key(job_id, stage),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        written = conditional_update(
+            self.db.update_item,
+            TableName=self.table,
+            Key=self._key(job_id, stage),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return written is not None
 
     def release(self, job_id: str, stage: str) -> None:
         """Forget a claim whose /run provably never reached RunPod, so a retry may submit."""
-        try:
-            self.db.delete_item(
-                TableName=self.table,
-                Key=self._key(job_id, stage),
-                ConditionExpression="#state = :submitting AND attribute_not_exists(run_id)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":submitting": serialize(RunState.SUBMITTING.value)},
-            )
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
+        conditional_update(
+            self.db.delete_item,
+            TableName=self.table,
+            Key=self._key(job_id, stage),
+            ConditionExpression="#state = :submitting AND attribute_not_exists(run_id)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":submitting": serialize(RunState.SUBMITTING.value)},
+        )

@@ -3,10 +3,8 @@
 import base64
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from voice_onboarding.storage import keys
-from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item
+from voice_onboarding.storage.dynamo import conditional_update, from_item, serialize, to_item
 
 TTL_SECONDS = 24 * 3600
 # An in-progress claim older than this belongs to a request that died (the API Lambda times out at
@@ -36,20 +34,18 @@ class IdempotencyStore:
             "ttl": int(now) + TTL_SECONDS,
             "in_progress_expiry": int(now) + IN_PROGRESS_EXPIRY_SECONDS,
         }
-        try:
-            self.db.put_item(
-                TableName=self.table,
-                Item=to_item(item),
-                # An expired record (TTL deletion lags), or the claim of a request that died, may be reclaimed.
-                ConditionExpression=(
-                    "attribute_not_exists(PK) OR #ttl < :now OR (#state = :in_progress AND in_progress_expiry < :now)"
-                ),
-                ExpressionAttributeNames={"#ttl": "ttl", "#state": "state"},
-                ExpressionAttributeValues={":now": serialize(int(now)), ":in_progress": serialize("in_progress")},
-            )
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
+        claimed = conditional_update(
+            self.db.put_item,
+            TableName=self.table,
+            Item=to_item(item),
+            # An expired record (TTL deletion lags), or the claim of a request that died, may be reclaimed.
+            ConditionExpression=(
+                "attribute_not_exists(PK) OR #ttl < :now OR (#state = :in_progress AND in_progress_expiry < :now)"
+            ),
+            ExpressionAttributeNames={"#ttl": "ttl", "#state": "state"},
+            ExpressionAttributeValues={":now": serialize(int(now)), ":in_progress": serialize("in_progress")},
+        )
+        if claimed is None:
             existing = self.db.get_item(
                 TableName=self.table, Key=self._key(scope, idempotency_key), ConsistentRead=True
             ).get("Item")

@@ -17,7 +17,14 @@ from voice_onboarding.domain.errors import SpeakerAlreadyExists, SpeakerBusy, Sp
 from voice_onboarding.domain.jobs import Stage
 from voice_onboarding.domain.speaker import AdapterVersion, DatasetSample, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
-from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, to_item, update_expression
+from voice_onboarding.storage.dynamo import (
+    conditional_update,
+    from_item,
+    is_conditional_failure,
+    serialize,
+    to_item,
+    update_expression,
+)
 from voice_onboarding.storage.keys import (
     SPEAKER_SK_PREFIX,
     adapter_sk,
@@ -115,16 +122,14 @@ class SpeakerRepository:
     # --- speakers -------------------------------------------------------------------------------
     def create(self, record: SpeakerRecord) -> None:
         item = {"PK": tenant_pk(record.owner), "SK": speaker_sk(record.name), "entity": "speaker"}
-        try:
-            self.db.put_item(
-                TableName=self.table,
-                Item=to_item({**item, **record.model_dump(mode="json")}),
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise SpeakerAlreadyExists() from error
-            raise
+        created = conditional_update(
+            self.db.put_item,
+            TableName=self.table,
+            Item=to_item({**item, **record.model_dump(mode="json")}),
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+        if created is None:
+            raise SpeakerAlreadyExists()
 
     def get(self, owner: str, name: str) -> SpeakerRecord | None:
         item = self.db.get_item(TableName=self.table, Key=self.key(owner, name), ConsistentRead=True).get("Item")
@@ -169,7 +174,8 @@ class SpeakerRepository:
             full_condition += f" AND ({condition})"
             values.update(condition_values or {})
         try:
-            response = self.db.update_item(
+            response = conditional_update(
+                self.db.update_item,
                 TableName=self.table,
                 Key=self.key(owner, name),
                 UpdateExpression=expression,
@@ -179,14 +185,14 @@ class SpeakerRepository:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if is_conditional_failure(error):
-                current = self.require(owner, name)
-                if expected_version is not None and not current.is_busy:
-                    raise VersionConflict() from error  # changed since read: the caller re-reads
-                raise SpeakerBusy() from error
             if expected_version is not None and error.response.get("Error", {}).get("Code") in CONFLICT_CODES:
                 raise VersionConflict() from error
             raise
+        if response is None:
+            current = self.require(owner, name)
+            if expected_version is not None and not current.is_busy:
+                raise VersionConflict()  # changed since read: the caller re-reads
+            raise SpeakerBusy()
         return SpeakerRecord.model_validate(from_item(response["Attributes"]))
 
     def update_stage(self, owner: str, name: str, speaker_id: str, stage: Stage, fields: dict[str, Any]) -> bool:

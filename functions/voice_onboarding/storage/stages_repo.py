@@ -3,11 +3,9 @@
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from voice_onboarding.domain.jobs import OwnerType, Stage
 from voice_onboarding.domain.voice import JobStatus
-from voice_onboarding.storage.dynamo import from_item, is_conditional_failure, serialize, update_expression
+from voice_onboarding.storage.dynamo import conditional_update, from_item, serialize, update_expression
 
 
 class StageRepository:
@@ -37,17 +35,13 @@ class StageRepository:
         values[":seen"] = serialize(item.get("version", 0))
         values[":ip"] = serialize(JobStatus.IN_PROGRESS.value)
         names["#job"] = stage.status_field
-        try:
-            self.db.update_item(
-                TableName=self.table,
-                Key={"PK": serialize(item["PK"]), "SK": serialize(item["SK"])},
-                UpdateExpression=expression,
-                ConditionExpression="#job = :ip AND (attribute_not_exists(#version) OR #version = :seen)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        written = conditional_update(
+            self.db.update_item,
+            TableName=self.table,
+            Key={"PK": serialize(item["PK"]), "SK": serialize(item["SK"])},
+            UpdateExpression=expression,
+            ConditionExpression="#job = :ip AND (attribute_not_exists(#version) OR #version = :seen)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return written is not None

@@ -16,13 +16,7 @@ from voice_onboarding.domain.errors import (
 )
 from voice_onboarding.domain.jobs import Stage
 from voice_onboarding.domain.voice import JobStatus, SampleRecord, VoiceRecord, utc_now_iso
-from voice_onboarding.storage.dynamo import (
-    from_item,
-    is_conditional_failure,
-    serialize,
-    to_item,
-    update_expression,
-)
+from voice_onboarding.storage.dynamo import conditional_update, from_item, serialize, to_item, update_expression
 from voice_onboarding.storage.keys import VOICE_SK_PREFIX, tenant_pk, voice_sk
 from voice_onboarding.storage.optimistic import CONFLICT_CODES, VersionConflict, retry_on_conflict
 
@@ -82,16 +76,14 @@ class VoiceRepository:
         return next((r for r in self.list(partner) if r.voice_id == voice_id), None)
 
     def create(self, record: VoiceRecord) -> None:
-        try:
-            self.db.put_item(
-                TableName=self.table,
-                Item=_record_to_item(record),
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise VoiceAlreadyExists() from error
-            raise
+        created = conditional_update(
+            self.db.put_item,
+            TableName=self.table,
+            Item=_record_to_item(record),
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+        if created is None:
+            raise VoiceAlreadyExists()
 
     def _raise_for_failed_condition(self, partner: str, name: str) -> None:
         """A conditional write failed: tell the caller whether the voice is gone or locked."""
@@ -121,26 +113,26 @@ class VoiceRepository:
         if expected_version is not None:
             condition = f"{condition} AND #version = :seen"
             values[":seen"] = serialize(expected_version)
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": self._key(partner, name),
-            "UpdateExpression": expression,
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ReturnValues": "ALL_NEW",
-        }
-        kwargs["ExpressionAttributeValues"] = values
         try:
-            response = self.db.update_item(**kwargs)
+            response = conditional_update(
+                self.db.update_item,
+                TableName=self.table,
+                Key=self._key(partner, name),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
         except ClientError as error:
-            if is_conditional_failure(error):
-                self._raise_for_failed_condition(partner, name)
-                if expected_version is not None:
-                    raise VersionConflict() from error
-                raise VoiceLocked() from error
             if expected_version is not None and _error_code(error) in CONFLICT_CODES:
                 raise VersionConflict() from error
             raise
+        if response is None:
+            self._raise_for_failed_condition(partner, name)
+            if expected_version is not None:
+                raise VersionConflict()
+            raise VoiceLocked()
         return _item_to_record(response["Attributes"])
 
     def update_unlocked(self, partner: str, name: str, set_fields: dict[str, Any]) -> VoiceRecord:
@@ -192,19 +184,17 @@ class VoiceRepository:
         return True
 
     def delete(self, partner: str, name: str) -> VoiceRecord:
-        try:
-            response = self.db.delete_item(
-                TableName=self.table,
-                Key=self._key(partner, name),
-                ConditionExpression=f"{_EXISTS} AND {_NOT_LOCKED}",
-                ExpressionAttributeValues=_IN_PROGRESS,
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                self._raise_for_failed_condition(partner, name)
-                raise VoiceLocked() from error
-            raise
+        response = conditional_update(
+            self.db.delete_item,
+            TableName=self.table,
+            Key=self._key(partner, name),
+            ConditionExpression=f"{_EXISTS} AND {_NOT_LOCKED}",
+            ExpressionAttributeValues=_IN_PROGRESS,
+            ReturnValues="ALL_OLD",
+        )
+        if response is None:
+            self._raise_for_failed_condition(partner, name)
+            raise VoiceLocked()
         return _item_to_record(response["Attributes"])
 
     def rename(self, partner: str, old_name: str, new_name: str) -> VoiceRecord:
@@ -270,7 +260,8 @@ class VoiceRepository:
         # list_append, not a rewrite of the list read: a concurrent sample removal is never undone,
         # and only appends (not every write) compete for the index counter.
         try:
-            self.db.update_item(
+            appended = conditional_update(
+                self.db.update_item,
                 TableName=self.table,
                 Key=self._key(partner, name),
                 UpdateExpression=(
@@ -296,12 +287,12 @@ class VoiceRepository:
                 },
             )
         except ClientError as error:
-            if is_conditional_failure(error):
-                self._raise_for_failed_condition(partner, name)
-                raise VersionConflict() from error
             if _error_code(error) in CONFLICT_CODES:
                 raise VersionConflict() from error
             raise
+        if appended is None:
+            self._raise_for_failed_condition(partner, name)
+            raise VersionConflict()
         return placed
 
     def remove_sample(self, partner: str, name: str, index: int) -> VoiceRecord:
