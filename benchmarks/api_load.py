@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,12 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.cold_import import LAMBDA_ENV, import_ms  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from infra.local.ports import free_port  # noqa: E402
 
 
 def _percentiles(latencies: list[float]) -> tuple[float, float]:
@@ -95,7 +89,7 @@ def start_stack() -> tuple[str, str]:
     from moto.server import ThreadedMotoServer
 
     make_moto_dynamodb_atomic()
-    moto_port, api_port = _free_port(), _free_port()
+    moto_port, api_port = free_port(), free_port()
     configure_environment(moto_port)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     import logging

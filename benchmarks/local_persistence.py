@@ -11,7 +11,6 @@ prints what a kill -9 would lose at most (the flush interval) and the data direc
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,11 +23,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from infra.local.ports import free_port  # noqa: E402
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -37,7 +32,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def start(data_dir: Path, persist: bool) -> tuple[subprocess.Popen[str], str]:
-    port, moto_port = _free_port(), _free_port()
+    port, moto_port = free_port(), free_port()
     args = ["--port", str(port), "--moto-port", str(moto_port), "--data-dir", str(data_dir)]
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}:{REPO}", "POWERTOOLS_LOG_LEVEL": "ERROR"}
     child = subprocess.Popen(

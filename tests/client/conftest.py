@@ -2,7 +2,6 @@
 on free ports, for tests that go over real HTTP: presigned POSTs to moto's S3, the pipeline, the CLI."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,18 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from infra.local.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_KEY = "vk_local_dev_key"
 # Below the client's 5 MB direct limit, so a mid-sized upload meets the server's 413 first.
 STACK_DIRECT_LIMIT = 2_000_000
 STACK_INLINE_DOWNLOAD_LIMIT = 100_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ snapshots are never torn, S3 is mirrored incrementally, and interrupted jobs are
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,13 @@ import boto3
 import httpx
 import pytest
 from infra.local.persistence import MANIFEST_FILE, TABLE_FILE, LocalPersistence, is_write_request, write_atomically
+from infra.local.ports import free_port
 from infra.local.recovery import INTERRUPTED_REASON, fail_interrupted_jobs, sweeper_interval_seconds
 from infra.local_stack import DEFAULT_DEV_KEY
 from infra.provisioning import provision
 
 REPO = Path(__file__).resolve().parents[2]
 PARTNER = "my-partner"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Stack:
@@ -39,7 +33,7 @@ class Stack:
         self.output = ""
 
     def start(self) -> None:
-        self.port, self.moto_port = _free_port(), _free_port()
+        self.port, self.moto_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "TABLE_", "BUCKET_"))}
         env.update(PYTHONPATH=f"{REPO / 'functions'}:{REPO}", POWERTOOLS_LOG_LEVEL="WARNING")
         self.process = subprocess.Popen(

@@ -4,7 +4,6 @@ sees it (a moto server in this process, executions run by moto's engine)."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -21,6 +20,7 @@ from infra.local.pipeline import (
     state_names,
     wait_for_execution,
 )
+from infra.local.ports import free_port
 
 CHECKED_MOTO = "5.2.5"
 
@@ -82,9 +82,7 @@ def moto_server() -> Iterator[str]:
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     saved = dict(default_user_config["stepfunctions"])
