@@ -16,7 +16,10 @@ from botocore.exceptions import ClientError
 
 from tests import audio_factory
 from tests.conftest import PARTNER
+from voice_onboarding.domain.jobs import JobKind
 from voice_onboarding.domain.voice import SampleRecord
+from voice_onboarding.services import catalog, speakers
+from voice_onboarding.services.gpu_jobs import CloneJob
 from voice_onboarding.storage import keys, optimistic
 
 BASE = f"/api/voices/{PARTNER}"
@@ -298,3 +301,59 @@ def test_a_really_locked_voice_is_409_on_every_sample_write(client, services, sh
     assert (delete.status_code, delete.json()) == (409, LOCKED)
     assert len(services.voices.require(PARTNER, "v").samples) == 1
     assert staged_objects(services) == []
+
+
+@pytest.fixture
+def ready_speaker(client, services, dispatcher, tmp_path) -> str:
+    """A speaker named "aria" whose clone completed (deployable)."""
+    reference = audio_factory.tone(tmp_path / "ref.wav", 12.0).read_bytes()
+    created = client.post(
+        SPEAKERS,
+        data={"name": "aria", "language": "en-US"},
+        files={"reference_audio": ("ref.wav", reference, "audio/wav")},
+    )
+    assert created.status_code == 201, created.text
+    job = next(j for j in dispatcher.jobs if j.kind == JobKind.CLONE)
+    CloneJob.apply_result(services, job, {"tts_type": "kyutai", "embedding_dim": 8, "reference_duration": 12.0})
+    return "aria"
+
+
+def test_16_concurrent_first_deploys_publish_one_entry_with_one_uuid(services, ready_speaker, conflicting_transactions):
+    # Through the use case: the HTTP route allows 5 deploys a minute per key.
+    results = concurrently(lambda: catalog.deploy(services, PARTNER, ready_speaker) for _ in range(WRITERS))
+    uuids = {r.voice_sample_uuid for r in results}
+    assert len(uuids) == 1 and all(r.deployed for r in results)
+    assert [e.voice_sample_uuid for e in catalog.list_catalog(services)] == list(uuids)
+    assert services.speakers.require(PARTNER, ready_speaker).voice_sample_uuid in uuids
+    assert conflicting_transactions, "the emulated conflicts never happened: the test proves nothing"
+
+
+def test_a_deploy_that_keeps_losing_its_race_is_503_with_retry_after(client, services, ready_speaker, monkeypatch):
+    """Another deploy lands a new uuid between every read and write: the bounded retry gives up with 503."""
+    monkeypatch.setattr(optimistic, "BUDGET_SECONDS", 0.2)
+    original = services.dynamodb.transact_write_items
+
+    def always_loses(**kwargs: Any) -> Any:
+        services.speakers.update(PARTNER, ready_speaker, {"voice_sample_uuid": catalog.new_voice_sample_uuid()})
+        return original(**kwargs)
+
+    monkeypatch.setattr(services.dynamodb, "transact_write_items", always_loses)
+    response = client.post(f"/api/voice/models/speakers/{ready_speaker}/deploy")
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"].isdigit()
+    assert catalog.list_catalog(services) == []
+    assert not services.speakers.require(PARTNER, ready_speaker).deployed
+
+
+def test_deploying_a_speaker_deleted_mid_race_is_404_not_a_retry(client, services, ready_speaker, monkeypatch):
+    original = services.dynamodb.transact_write_items
+
+    def deleted_first(**kwargs: Any) -> Any:
+        monkeypatch.setattr(services.dynamodb, "transact_write_items", original)
+        speakers.delete_speaker(services, PARTNER, ready_speaker)
+        return original(**kwargs)
+
+    monkeypatch.setattr(services.dynamodb, "transact_write_items", deleted_first)
+    response = client.post(f"/api/voice/models/speakers/{ready_speaker}/deploy")
+    assert response.status_code == 404, response.text
+    assert catalog.list_catalog(services) == []
