@@ -112,10 +112,15 @@ class TrainLoraInput(_Strict):
 JobInput = Annotated[EmbedInput | CloneInput | TrainLoraInput, Field(discriminator="kind")]
 
 
+# Results: the worker builds them, the Lambdas parse them (services/gpu_jobs). The worker image and the
+# Lambdas deploy apart, so a result is read leniently: unknown keys are ignored, and a field the Lambdas do
+# not record has a default, so a worker one release apart still parses. A field they record is required.
+
+
 class SampleScore(BaseModel):
     sample_index: int
     score: float
-    similarity: float
+    similarity: float | None = None
     # Engines that speak: cosine of the sample's test samples (spoken from its stored artifact) vs the sample.
     synthesis_similarity: float | None = None
     flagged: bool = False
@@ -132,23 +137,23 @@ class TestSampleOut(BaseModel):
 
 class EmbedResult(BaseModel):
     tts_type: str
-    sample_scores: list[SampleScore]
-    test_samples: list[TestSampleOut]
+    sample_scores: list[SampleScore] = Field(min_length=1)  # one per input sample, and there is at least one
+    test_samples: list[TestSampleOut] = Field(default_factory=list)
     preferred_sample_index: int | None  # None when every sample is flagged: a flagged one is never preferred
-    embedding_dim: int
-    timings: dict[str, float]
+    embedding_dim: int | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
     note: str | None = None
 
 
 class CloneResult(BaseModel):
     tts_type: str
     embedding_dim: int
-    reference_duration: float
+    reference_duration: float | None = None
 
 
 class TrainLoraResult(BaseModel):
-    tts_type: str
-    loss_history: list[float]
+    tts_type: str | None = None  # None: the engine the job asked for
+    loss_history: list[float] = Field(default_factory=list)
     final_loss: float
-    evaluation: dict[str, Any]
-    hyperparameters: dict[str, Any]
+    evaluation: dict[str, Any] = Field(default_factory=dict)
+    hyperparameters: dict[str, Any] | None = None  # None: the ones the job sent

@@ -6,9 +6,9 @@ a late result never revives a speaker the sweeper failed, nor touches a re-creat
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from voice_onboarding.contract.gpu import CloneInput, CloneOutputs
+from voice_onboarding.contract.gpu import CloneInput, CloneOutputs, CloneResult
 from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import CloneParams, PipelineJob, Stage
 from voice_onboarding.domain.speaker import SpeakerRecord
@@ -18,15 +18,6 @@ from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job
 from voice_onboarding.storage import keys
 
 MAX_REASON_CHARS = 300
-
-
-class CloneOutput(BaseModel):
-    """The worker's result (contract/gpu.py CloneResult), as far as this service records it."""
-
-    model_config = ConfigDict(extra="ignore")
-    tts_type: str
-    embedding_dim: int
-    reference_duration: float | None = None
 
 
 def _tts_type(job: PipelineJob, speaker: SpeakerRecord) -> str:
@@ -56,7 +47,7 @@ class CloneJob(GpuJobKind):
     @classmethod
     def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
         try:
-            result = CloneOutput.model_validate(output)
+            result = CloneResult.model_validate(output)
         except ValidationError as error:
             raise GpuJobError(f"GPU worker returned an invalid clone result: {error.errors()[0]['msg']}") from error
         conditioning_key = keys.speaker_conditioning_key(job.partner, job.owner_id, result.tts_type)

@@ -2,9 +2,9 @@
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from voice_onboarding.contract.gpu import EmbedInput, EmbedOutputs, SampleIn, test_filename
+from voice_onboarding.contract.gpu import EmbedInput, EmbedOutputs, EmbedResult, SampleIn, test_filename
 from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import EmbedParams, PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
@@ -19,29 +19,8 @@ TEST_SENTENCES = [
 ]
 
 
-class _SampleScore(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    sample_index: int
-    score: float
-    flagged: bool = False
-    reason: str | None = None
-
-
-class _TestSample(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    sample_index: int
-    sentence_index: int
-    filename: str
-
-
-class EmbedOutput(BaseModel):
-    """The worker's result (contract/gpu.py EmbedResult), as far as this service records it."""
-
-    model_config = ConfigDict(extra="ignore")
-    tts_type: str
-    sample_scores: list[_SampleScore] = Field(min_length=1)
-    test_samples: list[_TestSample] = Field(default_factory=list)
-    preferred_sample_index: int | None  # None: every sample was flagged, none is preferred
+# The part of a worker's score the voice keeps (embedding_info.sample_scores, the API's SampleScore).
+_RECORDED_SCORE = {"sample_index", "score", "flagged", "reason"}
 
 
 def _voice(services: Services, job: PipelineJob) -> VoiceRecord | None:
@@ -104,7 +83,7 @@ class EmbedJob(GpuJobKind):
     @classmethod
     def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
         try:
-            result = EmbedOutput.model_validate(output)
+            result = EmbedResult.model_validate(output)
         except ValidationError as error:
             raise GpuJobError(f"GPU worker returned an invalid embed result: {error.errors()[0]['msg']}") from error
         voice = _voice(services, job)
@@ -120,7 +99,7 @@ class EmbedJob(GpuJobKind):
             "last_update_status": "success",
             "last_update_time": utc_now_iso(),
             "test_samples": [t.model_dump() for t in result.test_samples],
-            "sample_scores": [s.model_dump() for s in result.sample_scores],
+            "sample_scores": [s.model_dump(include=_RECORDED_SCORE) for s in result.sample_scores],
         }
         recorded = update_voice_stage(
             services,

@@ -8,9 +8,9 @@ hyperparameters and evaluation) and the table item `SPEAKER#{name}#ADAPTER#{n}`;
 import json
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from voice_onboarding.contract.gpu import DatasetItem, TrainLoraInput, TrainOutputs
+from voice_onboarding.contract.gpu import DatasetItem, TrainLoraInput, TrainLoraResult, TrainOutputs
 from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import PipelineJob, Stage, TrainLoraParams
 from voice_onboarding.domain.speaker import AdapterVersion
@@ -20,17 +20,6 @@ from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job
 from voice_onboarding.storage import keys
 
 MAX_REASON_CHARS = 300
-
-
-class TrainOutput(BaseModel):
-    """The worker's result (contract/gpu.py TrainLoraResult), as far as this service records it."""
-
-    model_config = ConfigDict(extra="ignore")
-    tts_type: str | None = None
-    loss_history: list[float] = Field(default_factory=list)
-    final_loss: float
-    evaluation: dict[str, Any] = Field(default_factory=dict)
-    hyperparameters: dict[str, Any] | None = None
 
 
 def _params(job: PipelineJob) -> TrainLoraParams:
@@ -89,7 +78,7 @@ class TrainLoraJob(GpuJobKind):
     @classmethod
     def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
         try:
-            result = TrainOutput.model_validate(output)
+            result = TrainLoraResult.model_validate(output)
         except ValidationError as error:
             raise GpuJobError(
                 f"GPU worker returned an invalid train_lora result: {error.errors()[0]['msg']}"
