@@ -18,7 +18,7 @@ from tests import audio_factory
 from tests.conftest import PARTNER
 from voice_onboarding.domain.jobs import JobKind
 from voice_onboarding.domain.voice import SampleRecord
-from voice_onboarding.services import catalog, speakers
+from voice_onboarding.services import catalog, cleanup, speakers
 from voice_onboarding.services.gpu_jobs import CloneJob
 from voice_onboarding.storage import keys, optimistic
 
@@ -134,6 +134,49 @@ def test_uploads_racing_deletes_never_resurrect_a_deleted_sample(client, service
     assert sample_objects(services, record.voice_id) == sorted(
         keys.sample_key(PARTNER, record.voice_id, i) for i in uploaded
     )
+
+
+@pytest.mark.parametrize("s3_delete_fails", [False, True], ids=["s3-up", "s3-delete-fails"])
+def test_16_deletes_of_one_sample_racing_uploads_leave_no_orphan_and_no_marker(
+    client, services, short_wav, monkeypatch, s3_delete_fails
+):
+    """One delete wins; the losers (404) clear only their own cleanup marker, never the winner's. So
+    when the winner's S3 delete fails, its marker still covers the object and the sweeper removes it."""
+    assert client.post(f"{BASE}/empty", data={"name": "v"}).status_code == 201
+    record = seed_samples(services, "v", 2)
+    doomed = keys.sample_key(PARTNER, record.voice_id, 1)
+    outage = [s3_delete_fails]
+    if s3_delete_fails:
+        original = services.blobs.delete
+
+        def delete(*keys_: str) -> None:
+            if outage[0] and doomed in keys_:
+                raise ClientError({"Error": {"Code": "ServiceUnavailable"}}, "DeleteObjects")
+            original(*keys_)
+
+        monkeypatch.setattr(services.blobs, "delete", delete)
+    deletes = [lambda: client.delete(f"{BASE}/v/samples/1") for _ in range(WRITERS)]
+    uploads = [_upload(client, short_wav) for _ in range(WRITERS)]
+    responses = concurrently(itertools.chain(*zip(deletes, uploads, strict=True)))
+
+    deleted = [r for r in responses[0::2] if r.status_code == 200]
+    assert len(deleted) == 1
+    assert all(r.status_code in (200, 404, 503) for r in responses[0::2])
+    created = assert_absorbed(responses[1::2], 201)
+    assert len(created) == WRITERS
+    uploaded = sorted(r.json()["index"] for r in created)
+    final = services.voices.require(PARTNER, "v")
+    assert sorted(s.index for s in final.samples) == [2, *uploaded]  # nothing lost, nothing duplicated
+    expected = sorted(keys.sample_key(PARTNER, record.voice_id, i) for i in [2, *uploaded])
+    if s3_delete_fails:
+        # The winner's marker is the one left, and it covers the object the failed delete left behind.
+        assert [m.key for m in cleanup.pending(services)] == [doomed]
+        assert sample_objects(services, record.voice_id) == sorted([doomed, *expected])
+        outage[0] = False  # S3 is back when the sweeper runs
+        assert cleanup.drain(services, grace_seconds=0) == [doomed]
+    assert cleanup.pending(services) == []
+    assert sample_objects(services, record.voice_id) == expected
+    assert staged_objects(services) == []
 
 
 def test_16_concurrent_preferred_sample_writes_each_count_once(client, services):

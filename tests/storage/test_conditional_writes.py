@@ -116,7 +116,7 @@ def test_cleanup_markers_round_trip_and_markers_stored_before_speakers_read_as_v
     by_key = {m.key: m for m in services.cleanup.list()}
     assert by_key["p/v/"].owner_type == OwnerType.VOICE and by_key["p/s/"].owner_type == OwnerType.SPEAKER
     assert by_key["p/old/"].owner_type == OwnerType.VOICE
-    services.cleanup.delete("p/v/")
+    services.cleanup.delete(by_key["p/v/"])
     assert sorted(by_key) == ["p/old/", "p/s/", "p/v/"] and {m.key for m in services.cleanup.list()} == {
         "p/old/",
         "p/s/",

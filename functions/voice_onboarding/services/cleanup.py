@@ -2,7 +2,8 @@
 
 Invariant: every S3 object under a voice's or a speaker's prefix is owned by a live item, or covered
 by a cleanup marker written *before* the first step that could leave it orphaned. A marker names an
-S3 key (or prefix) and the voice or speaker that may own it; whoever finishes the operation clears it. If a step
+S3 key (or prefix) and the voice or speaker that may own it; the operation that wrote it clears it (its
+own marker only: two operations on one key, such as two deletes of one sample, hold one marker each). If a step
 fails half-way (a throttle, a crashed Lambda), the marker stays and the scheduled sweeper drains it:
 objects are deleted only if no live voice owns them, so a marker left behind by a successful
 operation is harmless. Markers younger than a grace period are skipped, since their operation may
@@ -29,32 +30,32 @@ def mark(
     *,
     owner_type: OwnerType = OwnerType.VOICE,
     sample_id: str | None = None,
-) -> None:
+) -> CleanupMarker:
     """Cover `key` before a step that could orphan it; `voice_id` is the owner's id (a speaker_id when
-    `owner_type` is a speaker)."""
-    services.cleanup.put(
-        CleanupMarker(
-            key=key,
-            partner=partner,
-            voice_id=voice_id,
-            owner_type=owner_type,
-            sample_index=sample_index,
-            sample_id=sample_id,
-            created_at=services.clock(),
-        )
+    `owner_type` is a speaker). Returns the marker for `clear`/`rollback`."""
+    marker = CleanupMarker(
+        key=key,
+        partner=partner,
+        voice_id=voice_id,
+        owner_type=owner_type,
+        sample_index=sample_index,
+        sample_id=sample_id,
+        created_at=services.clock(),
     )
+    services.cleanup.put(marker)
+    return marker
 
 
-def clear(services: Services, key: str) -> None:
-    services.cleanup.delete(key)
+def clear(services: Services, marker: CleanupMarker) -> None:
+    services.cleanup.delete(marker)
 
 
-def clear_quietly(services: Services, key: str) -> None:
+def clear_quietly(services: Services, marker: CleanupMarker) -> None:
     """Clear after the operation succeeded or was rolled back; a marker left here is harmless."""
     try:
-        clear(services, key)
+        clear(services, marker)
     except AWS_ERRORS as error:
-        logger.warning("cleanup marker left for the sweeper", extra={"key": key, "error": type(error).__name__})
+        logger.warning("cleanup marker left for the sweeper", extra={"key": marker.key, "error": type(error).__name__})
 
 
 def delete_objects(services: Services, key: str) -> None:
@@ -64,14 +65,14 @@ def delete_objects(services: Services, key: str) -> None:
         services.blobs.delete(key)
 
 
-def rollback(services: Services, key: str) -> None:
+def rollback(services: Services, marker: CleanupMarker) -> None:
     """Delete what a failed operation wrote, then its marker. Best effort: if S3 or DynamoDB fails
     too, the marker stays and the sweeper finishes the job. Never raises (the caller re-raises)."""
     try:
-        delete_objects(services, key)
-        clear(services, key)
+        delete_objects(services, marker.key)
+        clear(services, marker)
     except AWS_ERRORS as error:
-        logger.warning("rollback deferred to the sweeper", extra={"key": key, "error": type(error).__name__})
+        logger.warning("rollback deferred to the sweeper", extra={"key": marker.key, "error": type(error).__name__})
 
 
 def pending(services: Services) -> list[CleanupMarker]:
@@ -106,7 +107,7 @@ def drain(services: Services, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> l
         if not owned:
             delete_objects(services, marker.key)
             deleted.append(marker.key)
-        clear(services, marker.key)
+        clear(services, marker)
     if deleted:
         logger.warning("cleaned up orphaned objects", extra={"count": len(deleted), "keys": deleted})
     return deleted

@@ -20,6 +20,7 @@ from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.speaker_validation import DATASET_SAMPLE_SECONDS, accepted_audio, validate_transcript
 from voice_onboarding.storage import keys
+from voice_onboarding.storage.cleanup_repo import CleanupMarker
 
 # Below these a LoRA run overfits to a handful of phrases and its held-out evaluation means little.
 READY_MIN_SAMPLES = 5
@@ -74,19 +75,19 @@ def add_sample(services: Services, owner: str, name: str, audio: Path, transcrip
         created_at=utc_now_iso(),
     )
     # Marker first (services/cleanup.py): if the item write fails, the audio cannot outlive it.
-    _mark(services, object_key, speaker.owner, speaker.speaker_id, sample_id)
+    marker = _mark(services, object_key, speaker.owner, speaker.speaker_id, sample_id)
     try:
         services.blobs.put_file(object_key, audio, content_type=accepted.content_type)
         services.speakers.add_sample(owner, name, speaker.speaker_id, sample)  # 404 if deleted meanwhile
     except BaseException:
-        cleanup.rollback(services, object_key)
+        cleanup.rollback(services, marker)
         raise
-    cleanup.clear_quietly(services, object_key)
+    cleanup.clear_quietly(services, marker)
     return sample
 
 
-def _mark(services: Services, key: str, owner: str, speaker_id: str, sample_id: str) -> None:
-    cleanup.mark(services, key, owner, speaker_id, owner_type=OwnerType.SPEAKER, sample_id=sample_id)
+def _mark(services: Services, key: str, owner: str, speaker_id: str, sample_id: str) -> CleanupMarker:
+    return cleanup.mark(services, key, owner, speaker_id, owner_type=OwnerType.SPEAKER, sample_id=sample_id)
 
 
 def clear(services: Services, owner: str, name: str) -> int:
@@ -95,8 +96,7 @@ def clear(services: Services, owner: str, name: str) -> int:
     samples = services.speakers.list_samples(owner, name)
     # Exactly these objects, not the prefix: a sample uploaded concurrently keeps its audio. Each is
     # marked before its item goes, so a failed S3 delete leaves it to the sweeper, not orphaned.
-    for s in samples:
-        _mark(services, s.object_key, owner, speaker.speaker_id, s.sample_id)
+    markers = [_mark(services, s.object_key, owner, speaker.speaker_id, s.sample_id) for s in samples]
     services.speakers.delete_samples(owner, name, samples)
     try:
         services.blobs.delete(*[s.object_key for s in samples])
@@ -105,6 +105,6 @@ def clear(services: Services, owner: str, name: str) -> int:
             "dataset objects left for the sweeper", extra={"count": len(samples), "error": type(error).__name__}
         )
         return len(samples)
-    for s in samples:
-        cleanup.clear_quietly(services, s.object_key)
+    for marker in markers:
+        cleanup.clear_quietly(services, marker)
     return len(samples)

@@ -79,14 +79,14 @@ def create_speaker(
         clone_status=JobStatus.IN_PROGRESS,
     )
     # Marker first (services/cleanup.py): the loser of a name race, or a failed write, leaves no audio.
-    cleanup.mark(services, reference_key, owner, speaker_id, owner_type=OwnerType.SPEAKER)
+    marker = cleanup.mark(services, reference_key, owner, speaker_id, owner_type=OwnerType.SPEAKER)
     try:
         services.blobs.put_file(reference_key, reference, content_type=audio.content_type)
         services.speakers.create(record)  # conditional: the name race has one winner
     except BaseException:
-        cleanup.rollback(services, reference_key)
+        cleanup.rollback(services, marker)
         raise
-    cleanup.clear_quietly(services, reference_key)
+    cleanup.clear_quietly(services, marker)
     start_job(services, record, JobKind.CLONE, {"tts_type": record.tts_type})
     return record
 
@@ -99,12 +99,12 @@ def delete_speaker(services: Services, owner: str, name: str) -> None:
     prefix = keys.speaker_prefix(owner, speaker.speaker_id)
     # Marker before the item goes (services/cleanup.py): if the S3 delete fails below, the sweeper
     # removes the objects; nothing is orphaned where no sweep looks.
-    cleanup.mark(services, prefix, owner, speaker.speaker_id, owner_type=OwnerType.SPEAKER)
+    marker = cleanup.mark(services, prefix, owner, speaker.speaker_id, owner_type=OwnerType.SPEAKER)
     try:
         # The catalog entry goes in the same transaction as the speaker: undeployed no later than deleted.
         services.speakers.delete(owner, name, speaker.speaker_id, extra_deletes=catalog_keys)
     except BaseException:
-        cleanup.clear_quietly(services, prefix)  # busy or gone: the speaker (if any) still owns its objects
+        cleanup.clear_quietly(services, marker)  # busy or gone: the speaker (if any) still owns its objects
         raise
     services.speakers.delete_children(owner, name)
     try:
@@ -112,7 +112,7 @@ def delete_speaker(services: Services, owner: str, name: str) -> None:
     except cleanup.AWS_ERRORS as error:
         logger.warning("speaker objects left for the sweeper", extra={"prefix": prefix, "error": type(error).__name__})
         return
-    cleanup.clear_quietly(services, prefix)
+    cleanup.clear_quietly(services, marker)
     logger.info("speaker deleted", extra={"owner": owner, "speaker": name, "speaker_id": speaker.speaker_id})
 
 

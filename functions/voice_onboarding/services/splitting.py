@@ -29,6 +29,7 @@ from voice_onboarding.observability import logger
 from voice_onboarding.services import cleanup
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
+from voice_onboarding.storage.cleanup_repo import CleanupMarker
 
 DEFAULT_MAX_SAMPLES = 25
 DEFAULT_SAMPLE_DURATION = 15
@@ -95,13 +96,14 @@ def run_split(services: Services, job: PipelineJob) -> int:
         stale = {
             i: keys.sample_key(job.partner, job.voice_id, i) for i in {s.index for s in voice.samples} if i > count
         }
+        markers: list[CleanupMarker] = []
         try:
             _progress(services, job, f"storing {count} samples")
             for sample in result.samples:
                 staged.append(_staging_key(job, token, sample.index))
                 services.blobs.put_file(staged[-1], sample.path)
             for index, key in stale.items():
-                cleanup.mark(services, key, job.partner, job.voice_id, sample_index=index)
+                markers.append(cleanup.mark(services, key, job.partner, job.voice_id, sample_index=index))
             _update(
                 services,
                 job,
@@ -118,14 +120,14 @@ def run_split(services: Services, job: PipelineJob) -> int:
             )
         except BaseException:
             _discard(services, staged)
-            for key in stale.values():
-                cleanup.clear_quietly(services, key)  # the old samples are still listed: they stay
+            for marker in markers:
+                cleanup.clear_quietly(services, marker)  # the old samples are still listed: they stay
             raise
     for sample, staged_key in zip(result.samples, staged, strict=True):
         services.blobs.copy(staged_key, keys.sample_key(job.partner, job.voice_id, sample.index), "audio/ogg")
     services.blobs.delete(*staged, *stale.values())
-    for key in stale.values():
-        cleanup.clear_quietly(services, key)
+    for marker in markers:
+        cleanup.clear_quietly(services, marker)
     logger.info(
         "split completed",
         extra={
