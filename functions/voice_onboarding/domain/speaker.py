@@ -52,6 +52,8 @@ class SpeakerRecord(BaseModel):
     adapter_count: int = 0
     # The running GPU job's last RunPod status / worker step; its updated_at keeps the sweeper away.
     progress: dict[str, Any] | None = None
+    # The Step Functions execution of the speaker's latest job (services/executions.py; cancel reads it).
+    execution_arn: str | None = None
     deployed: bool = False
     # Assigned at first deploy and kept forever, so campaigns referencing it keep working.
     voice_sample_uuid: str | None = None

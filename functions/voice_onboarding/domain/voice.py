@@ -49,6 +49,8 @@ class VoiceRecord(BaseModel):
     embedding_error: str | None = None
     # Human-readable step of the running job ("decoding", "embedding sample 3/12", ...).
     progress: dict[str, Any] | None = None
+    # The Step Functions execution of the voice's latest job (services/executions.py; cancel reads it).
+    execution_arn: str | None = None
     samples: list[SampleRecord] = Field(default_factory=list)
     next_sample_index: int = 1
     embedding_type: str = DEFAULT_TTS_TYPE

@@ -14,7 +14,8 @@ from aws_lambda_powertools import Logger
 from voice_onboarding.adapters.runpod import GpuClient
 from voice_onboarding.domain.errors import NothingToCancel
 from voice_onboarding.domain.gpu_runs import RunState
-from voice_onboarding.domain.jobs import JobKind, PipelineJob
+from voice_onboarding.domain.jobs import JobKind, PipelineJob, Stage
+from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.services import job_status as status
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.gpu_jobs import runs
@@ -30,20 +31,61 @@ _GPU_STAGE[JobKind.TRAIN_LORA] = "train_lora"
 
 
 def running_job(services: Services, partner: str, name: str, kinds: frozenset[JobKind]) -> tuple[str, PipelineJob]:
-    """The RUNNING execution started for this voice or speaker (its input is the PipelineJob)."""
-    sfn = runs.sfn_client(services)
+    """The RUNNING execution started for this voice or speaker (its input is the PipelineJob): the one
+    its job recorded on it when it started (`execution_arn`); for a job started before that was
+    recorded, found by listing the machine's running executions."""
     if not services.settings.state_machine_arn:
         raise NothingToCancel()
+    owner = _owner(services, partner, name, kinds)
+    if owner is None or not any(owner.stage_status(stage) == JobStatus.IN_PROGRESS for stage in _stages(kinds)):
+        raise NothingToCancel()  # no stage runs: no execution to look for
+    sfn = runs.sfn_client(services)
+    if owner.execution_arn:
+        found = _described(sfn, owner.execution_arn, partner, name, kinds)
+        if found is not None:
+            return found
+    return _listed(services, sfn, partner, name, kinds)
+
+
+def _stages(kinds: frozenset[JobKind]) -> set[Stage]:
+    return {stage for kind in kinds for stage in kind.stages}
+
+
+def _owner(services: Services, partner: str, name: str, kinds: frozenset[JobKind]) -> Any:
+    if kinds <= SPEAKER_KINDS:
+        return services.speakers.get(partner, name)
+    return services.voices.get(partner, name)
+
+
+def _described(
+    sfn: Any, execution_arn: str, partner: str, name: str, kinds: frozenset[JobKind]
+) -> tuple[str, PipelineJob] | None:
+    """The execution's job if it is RUNNING and was started for this owner and one of `kinds`."""
+    try:
+        described = sfn.describe_execution(executionArn=execution_arn)
+    except (sfn.exceptions.ExecutionDoesNotExist, sfn.exceptions.InvalidArn):
+        return None
+    if described.get("status") != "RUNNING":
+        return None
+    job = PipelineJob.model_validate(json.loads(described.get("input") or "{}"))
+    if job.partner == partner and job.name == name and job.kind in kinds:
+        return execution_arn, job
+    return None
+
+
+def _listed(
+    services: Services, sfn: Any, partner: str, name: str, kinds: frozenset[JobKind]
+) -> tuple[str, PipelineJob]:
+    """Fallback for owners with no recorded execution: list and describe the running executions."""
     pages = sfn.get_paginator("list_executions").paginate(
         stateMachineArn=services.settings.state_machine_arn, statusFilter="RUNNING"
     )
     try:
         for page in pages:
             for execution in page["executions"]:
-                described = sfn.describe_execution(executionArn=execution["executionArn"])
-                job = PipelineJob.model_validate(json.loads(described.get("input") or "{}"))
-                if job.partner == partner and job.name == name and job.kind in kinds:
-                    return execution["executionArn"], job
+                found = _described(sfn, execution["executionArn"], partner, name, kinds)
+                if found is not None:
+                    return found
     except sfn.exceptions.StateMachineDoesNotExist:
         pass  # no machine, no execution (a stack without a pipeline)
     raise NothingToCancel()
@@ -81,10 +123,12 @@ def _cancel_gpu_run(services: Services, client: GpuClient | None, job: PipelineJ
     if not run_id or record.get("state") == RunState.FINISHED.value:
         return None
     records.update(job.job_id, stage, {"state": RunState.FINISHED.value})  # a late webhook is then a no-op
+    if client is not None:
+        try:
+            client.cancel(str(run_id))
+        except Exception:
+            logger.warning(
+                "could not cancel the GPU run", extra={"job_id": job.job_id, "run_id": run_id}, exc_info=True
+            )
     token = record.get("task_token")
-    if client is None:
-        return token
-    try:
-        client.cancel(str(run_id))
-    except Exception:
-        logger.warning("could not cancel the GPU run", extra={"job_id": job.job_id, "run_id": run_id}, exc_info=True)
+    return str(token) if token else None

@@ -13,7 +13,7 @@ from voice_onboarding.domain.jobs import JobKind, OwnerType, PipelineJob
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.observability import logger
-from voice_onboarding.services import cleanup, gpu_jobs
+from voice_onboarding.services import cleanup, executions, gpu_jobs
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.speaker_validation import (
     REFERENCE_SECONDS,
@@ -43,11 +43,13 @@ def start_job(services: Services, speaker: SpeakerRecord, kind: JobKind, params:
     the hand-off fails the stage is failed with a reason, never left in_progress."""
     job = PipelineJob(kind=kind, partner=speaker.owner, name=speaker.name, voice_id=speaker.speaker_id, params=params)
     try:
-        services.dispatcher.start(job)
+        execution = services.dispatcher.start(job)
     except Exception as error:  # noqa: BLE001 - any failure to start must release the speaker
         logger.exception("speaker job start failed", extra={"kind": kind.value, "job_id": job.job_id})
         reason = f"Could not start {kind.value}: {type(error).__name__}"
         gpu_jobs.get_kind(kind.stages[0].gpu_kind or "").apply_failure(services, job, reason)
+        return job
+    executions.record_started(services, job, execution)
     return job
 
 

@@ -25,7 +25,7 @@ from voice_onboarding.domain.errors import (
 )
 from voice_onboarding.domain.jobs import JobKind, PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
-from voice_onboarding.services import cleanup
+from voice_onboarding.services import cleanup, executions
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
 
@@ -82,6 +82,7 @@ def _dispatch(services: Services, record: VoiceRecord, kind: JobKind, params: di
             record.partner, record.name, job, JobStatus.FAILED, error=f"Could not start {job}: {error}"
         )
         return pipeline_job.job_id
+    executions.record_started(services, pipeline_job, execution)
     logger.info("pipeline started", extra={"job_id": pipeline_job.job_id, "kind": kind, "execution": execution})
     return pipeline_job.job_id
 
