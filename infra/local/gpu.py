@@ -16,6 +16,10 @@ from voice_onboarding.adapters.runpod import GpuRequestRejected, RunStatus
 
 WorkerHandler = Callable[[dict[str, Any]], Any]
 logger = logging.getLogger(__name__)
+# RunPod keeps an async (/run) job's result for 30 minutes after it ends, then /status no longer knows
+# it; so does this endpoint, which would otherwise hold every run's input and output for the life of
+# the process (docs.runpod.io/serverless/endpoints/send-requests, "Sync vs. async").
+RESULT_RETENTION_SECONDS = 30 * 60
 
 
 def post_webhook(url: str, body: dict[str, Any]) -> int:
@@ -35,6 +39,7 @@ class _Run:
         self.future: Future[Any] | None = None
         self.started = threading.Event()
         self.cancelled = False
+        self.ended_at: float | None = None  # monotonic; set when the worker returned or the run was cancelled
 
 
 class InProcessGpuClient:
@@ -46,8 +51,11 @@ class InProcessGpuClient:
     _runs: dict[str, _Run] = {}
     _lock = threading.Lock()
 
-    def __init__(self, worker: WorkerHandler = _real_worker_handler) -> None:
+    def __init__(
+        self, worker: WorkerHandler = _real_worker_handler, retention_seconds: float = RESULT_RETENTION_SECONDS
+    ) -> None:
         self.worker = worker
+        self.retention_seconds = retention_seconds
 
     def run(
         self, job_input: dict[str, Any], policy: dict[str, int] | None = None, webhook: str | None = None
@@ -62,10 +70,12 @@ class InProcessGpuClient:
             try:
                 return self.worker({"id": run_id, "input": job_input})
             finally:
+                run.ended_at = time.monotonic()
                 if webhook:
                     threading.Thread(target=self._call_webhook, args=(run_id, webhook), daemon=True).start()
 
         with self._lock:
+            self._forget_expired()
             self._runs[run_id] = run
             run.future = self._executor.submit(execute)
         return RunStatus(id=run_id, status="IN_QUEUE")
@@ -86,6 +96,15 @@ class InProcessGpuClient:
         if isinstance(output, dict) and output.get("error"):
             return RunStatus(id=run_id, status="FAILED", error=output["error"])
         return RunStatus(id=run_id, status="COMPLETED", output=output)
+
+    def _forget_expired(self) -> None:
+        """Drop runs that ended more than the retention ago (called under the lock, on each new run)."""
+        now = time.monotonic()
+        expired = [
+            i for i, r in self._runs.items() if r.ended_at is not None and now - r.ended_at > self.retention_seconds
+        ]
+        for run_id in expired:
+            del self._runs[run_id]
 
     def _call_webhook(self, run_id: str, url: str) -> None:
         """As RunPod does when a run ends: POST its /status body to the webhook, retried twice 10 s apart."""
@@ -109,6 +128,7 @@ class InProcessGpuClient:
             raise GpuRequestRejected(f"unknown local GPU run {run_id}")
         # A running thread cannot be stopped; like RunPod, the run is reported CANCELLED at once.
         run.cancelled = True
+        run.ended_at = run.ended_at or time.monotonic()
         if run.future is not None:
             run.future.cancel()
         return RunStatus(id=run_id, status="CANCELLED")
