@@ -22,16 +22,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from gpu_worker.engines import EngineUnavailable
 from gpu_worker.progress import Progress
-from voice_onboarding.contract.gpu import JobInput
+from voice_onboarding.contract.gpu import KINDS, JobInput
 
 log = logging.getLogger("gpu_worker")
 _input = TypeAdapter(JobInput)
-# The task module of each job kind (the `kind` of contract/gpu.py's input models): `run(input, progress)`.
-TASKS = {
-    "embed": "gpu_worker.tasks.embed",
-    "clone": "gpu_worker.tasks.clone",
-    "train_lora": "gpu_worker.tasks.train_lora",
-}
+# Each kind of the contract (contract/gpu.py KINDS) runs `run(input, progress)` of its task module, named
+# after the kind: gpu_worker/tasks/<kind>.py.
+TASKS = {kind: f"gpu_worker.tasks.{kind}" for kind in KINDS}
 
 
 def _validation_message(exc: ValidationError) -> str:

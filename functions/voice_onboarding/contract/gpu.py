@@ -1,11 +1,16 @@
-"""The GPU worker's job input and output, one model per job kind (docs/pipeline-contract.md, "GPU worker").
+"""The GPU worker's job kinds: input and result models, one pair per kind, and `KINDS`, the table of kinds
+(docs/pipeline-contract.md, "GPU worker").
 
 The dispatcher builds the inputs (`services/gpu_jobs`), the worker validates them (`gpu_worker/handler.py`)
-and returns the results; both sides import these models.
+and returns the results; both sides import these models. A new kind is one `GpuKind` entry in `KINDS`
+(docs/architecture.md, "Adding a GPU job kind"): the Lambdas' stages and the worker's task table derive from it.
 """
 
+import operator
 import re
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from functools import reduce
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -109,9 +114,6 @@ class TrainLoraInput(_Strict):
         return {} if value is None else value
 
 
-JobInput = Annotated[EmbedInput | CloneInput | TrainLoraInput, Field(discriminator="kind")]
-
-
 # Results: the worker builds them, the Lambdas parse them (services/gpu_jobs). The worker image and the
 # Lambdas deploy apart, so a result is read leniently: unknown keys are ignored, and a field the Lambdas do
 # not record has a default, so a worker one release apart still parses. A field they record is required.
@@ -157,3 +159,36 @@ class TrainLoraResult(BaseModel):
     final_loss: float
     evaluation: dict[str, Any] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] | None = None  # None: the ones the job sent
+
+
+@dataclass(frozen=True)
+class GpuKind:
+    """One job kind of the worker: all either side needs to know of it.
+
+    `stage` and `owner` say where the Lambdas record the kind's state: `{stage}_status` and `{stage}_error`
+    on the voice or speaker (domain/jobs.py `Stage`). The worker ignores both."""
+
+    input: type[BaseModel]  # its `kind: Literal[...]` field names the kind
+    result: type[BaseModel]
+    # Of one run after submission, queue time included (a cold start pulls a large image): the poll
+    # cancels a run past it, the presigned URLs and RunPod's own policy are sized from it.
+    deadline_seconds: int
+    stage: str
+    owner: Literal["voice", "speaker"]
+
+    @property
+    def name(self) -> str:
+        return str(get_args(self.input.model_fields["kind"].annotation)[0])
+
+
+KINDS: dict[str, GpuKind] = {
+    kind.name: kind
+    for kind in (
+        GpuKind(EmbedInput, EmbedResult, 45 * 60, stage="embedding", owner="voice"),
+        GpuKind(CloneInput, CloneResult, 20 * 60, stage="clone", owner="speaker"),
+        GpuKind(TrainLoraInput, TrainLoraResult, 3 * 3600, stage="training", owner="speaker"),
+    )
+}
+
+# Any kind's input, told apart by `kind` (what the worker validates a job's `input` with).
+JobInput = Annotated[reduce(operator.or_, (kind.input for kind in KINDS.values())), Field(discriminator="kind")]

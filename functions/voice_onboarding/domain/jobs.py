@@ -13,40 +13,53 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from voice_onboarding.contract.gpu import KINDS as GPU_KINDS
+
 
 class OwnerType(StrEnum):
     VOICE = "voice"
     SPEAKER = "speaker"
 
 
-class Stage(StrEnum):
-    SPLITTING = "splitting"
-    EMBEDDING = "embedding"
-    CLONE = "clone"
-    TRAINING = "training"
+@dataclass(frozen=True)
+class _StageSpec:
+    owner: OwnerType
+    gpu_kind: str | None = None  # the worker's job `kind`; None for a CPU stage
+    timeout_seconds: int | None = None
 
+
+# The one CPU stage (the split Lambda), then one stage per GPU kind of the contract: adding a kind to
+# contract/gpu.py KINDS adds its Stage and its JobKind here; nothing in this module names a GPU kind.
+_SPECS: dict[str, _StageSpec] = {
+    "splitting": _StageSpec(OwnerType.VOICE),
+    **{kind.stage: _StageSpec(OwnerType(kind.owner), name, kind.deadline_seconds) for name, kind in GPU_KINDS.items()},
+}
+
+
+class _StageBase(StrEnum):
     @property
     def owner(self) -> OwnerType:
-        return _STAGES[self].owner
+        return _SPECS[self.value].owner
 
     @property
     def status_field(self) -> str:
-        return _STAGES[self].status_field
+        """The owner's attribute holding this stage's JobStatus (the one place the name is formed)."""
+        return f"{self.value}_status"
 
     @property
     def error_field(self) -> str:
-        return _STAGES[self].error_field
+        return f"{self.value}_error"
 
     @property
     def gpu_kind(self) -> str | None:
         """The worker's job `kind` (contract/gpu.py) this stage submits; None for a CPU stage."""
-        return _STAGES[self].gpu_kind
+        return _SPECS[self.value].gpu_kind
 
     @property
     def timeout_seconds(self) -> int | None:
-        """Deadline of one GPU run after submission, queue time included (cold starts pull a large
-        image); None for a CPU stage, which the state machine's task timeout bounds."""
-        return _STAGES[self].timeout_seconds
+        """Deadline of one GPU run after submission, queue time included (the contract's
+        `deadline_seconds`); None for a CPU stage, which the state machine's task timeout bounds."""
+        return _SPECS[self.value].timeout_seconds
 
     @classmethod
     def of_gpu_kind(cls, gpu_kind: str) -> "Stage":
@@ -60,47 +73,29 @@ class Stage(StrEnum):
         return tuple(stage for stage in cls if stage.owner == owner)
 
 
-@dataclass(frozen=True)
-class _StageSpec:
-    owner: OwnerType
-    status_field: str
-    error_field: str
-    gpu_kind: str | None = None
-    timeout_seconds: int | None = None
+# Stage.SPLITTING, then Stage.EMBEDDING, Stage.CLONE, Stage.TRAINING (from the contract's kinds).
+Stage = _StageBase("Stage", {name.upper(): name for name in _SPECS}, module=__name__)
 
 
-_STAGES: dict[Stage, _StageSpec] = {
-    Stage.SPLITTING: _StageSpec(OwnerType.VOICE, "splitting_status", "splitting_error"),
-    Stage.EMBEDDING: _StageSpec(OwnerType.VOICE, "embedding_status", "embedding_error", "embed", 45 * 60),
-    Stage.CLONE: _StageSpec(OwnerType.SPEAKER, "clone_status", "clone_error", "clone", 20 * 60),
-    Stage.TRAINING: _StageSpec(OwnerType.SPEAKER, "training_status", "training_error", "train_lora", 3 * 3600),
-}
-
-
-class JobKind(StrEnum):
-    SPLIT_AND_EMBED = "split_and_embed"  # a new voice with audio: split, then embed
-    SPLIT = "split"
-    EMBED = "embed"
-    CLONE = "clone"  # zero-shot speaker from a reference clip
-    TRAIN_LORA = "train_lora"
-
+class _JobKindBase(StrEnum):
     @property
-    def stages(self) -> tuple[Stage, ...]:
+    def stages(self) -> tuple["Stage", ...]:
         """The stages an execution of this kind runs, in order."""
-        return _KIND_STAGES[self]
+        return _KIND_STAGES[self.value]
 
     @property
     def owner(self) -> OwnerType:
         return self.stages[0].owner
 
 
-_KIND_STAGES: dict[JobKind, tuple[Stage, ...]] = {
-    JobKind.SPLIT_AND_EMBED: (Stage.SPLITTING, Stage.EMBEDDING),
-    JobKind.SPLIT: (Stage.SPLITTING,),
-    JobKind.EMBED: (Stage.EMBEDDING,),
-    JobKind.CLONE: (Stage.CLONE,),
-    JobKind.TRAIN_LORA: (Stage.TRAINING,),
+# An execution's `kind`: the split jobs, then one GPU-only job per contract kind (its one stage; the
+# state machine submits the job kind as the GPU kind).
+_KIND_STAGES: dict[str, tuple[Stage, ...]] = {
+    "split_and_embed": (Stage.SPLITTING, Stage.EMBEDDING),  # a new voice with audio: split, then embed
+    "split": (Stage.SPLITTING,),
+    **{name: (Stage.of_gpu_kind(name),) for name in GPU_KINDS},
 }
+JobKind = _JobKindBase("JobKind", {name.upper(): name for name in _KIND_STAGES}, module=__name__)
 
 
 class PipelineJob(BaseModel):
@@ -123,25 +118,6 @@ class PipelineJob(BaseModel):
     @property
     def owner_id(self) -> str:
         return self.voice_id
-
-
-class SplitParams(BaseModel):
-    max_samples: int | None = None
-    sample_duration: int | None = None
-
-
-class EmbedParams(BaseModel):
-    tts_type: str | None = None
-
-
-class CloneParams(BaseModel):
-    tts_type: str | None = None
-
-
-class TrainLoraParams(BaseModel):
-    tts_type: str | None = None
-    hyperparameters: dict[str, Any] | None = None
-    adapter_version: int = 0
 
 
 class JobDispatcher(Protocol):

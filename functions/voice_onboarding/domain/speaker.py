@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from voice_onboarding.domain.jobs import Stage
+from voice_onboarding.domain.jobs import OwnerType, Stage
 from voice_onboarding.domain.voice import JobStatus
 
 
@@ -60,7 +60,8 @@ class SpeakerRecord(BaseModel):
 
     @property
     def is_busy(self) -> bool:
-        return JobStatus.IN_PROGRESS in (self.clone_status, self.training_status)
+        """A job runs on the speaker (any of its stages is in progress)."""
+        return any(self.stage_status(stage) == JobStatus.IN_PROGRESS for stage in Stage.of_owner(OwnerType.SPEAKER))
 
     def stage_status(self, stage: Stage) -> JobStatus:
         return JobStatus(getattr(self, stage.status_field))

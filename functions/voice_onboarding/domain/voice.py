@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
-from voice_onboarding.domain.jobs import Stage
+from voice_onboarding.domain.jobs import OwnerType, Stage
 
 
 class JobStatus(StrEnum):
@@ -67,7 +67,8 @@ class VoiceRecord(BaseModel):
 
     @property
     def is_locked(self) -> bool:
-        return JobStatus.IN_PROGRESS in (self.splitting_status, self.embedding_status)
+        """A job runs on the voice (any of its stages is in progress)."""
+        return any(self.stage_status(stage) == JobStatus.IN_PROGRESS for stage in Stage.of_owner(OwnerType.VOICE))
 
     def sample(self, index: int) -> SampleRecord | None:
         return next((s for s in self.samples if s.index == index), None)

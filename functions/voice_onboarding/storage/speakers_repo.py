@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from voice_onboarding.domain.errors import SpeakerAlreadyExists, SpeakerBusy, SpeakerNotFound
-from voice_onboarding.domain.jobs import Stage
+from voice_onboarding.domain.jobs import OwnerType, Stage
 from voice_onboarding.domain.speaker import AdapterVersion, DatasetSample, SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.storage.dynamo import (
@@ -38,7 +38,8 @@ from voice_onboarding.storage.keys import (
 from voice_onboarding.storage.optimistic import CONFLICT_CODES, VersionConflict, retry_on_conflict
 
 _EXISTS = "attribute_exists(PK)"
-_NOT_BUSY = "clone_status <> :in_progress AND training_status <> :in_progress"
+# No stage of the speaker runs (SpeakerRecord.is_busy as a condition).
+_NOT_BUSY = " AND ".join(f"{stage.status_field} <> :in_progress" for stage in Stage.of_owner(OwnerType.SPEAKER))
 _IN_PROGRESS = {":in_progress": {"S": JobStatus.IN_PROGRESS.value}}  # literal: no boto3 at import
 _BATCH = 25  # BatchWriteItem's maximum
 
@@ -240,7 +241,7 @@ class SpeakerRepository:
             owner,
             name,
             {"dataset_cleared_at": utc_now_iso()},
-            condition="training_status <> :training",
+            condition=f"{Stage.TRAINING.status_field} <> :training",
             condition_values={":training": serialize(JobStatus.IN_PROGRESS.value)},
         )
 
@@ -302,8 +303,8 @@ class SpeakerRepository:
                     owner,
                     name,
                     {
-                        "training_status": JobStatus.IN_PROGRESS.value,
-                        "training_error": None,
+                        Stage.TRAINING.status_field: JobStatus.IN_PROGRESS.value,
+                        Stage.TRAINING.error_field: None,
                         "adapter_count": adapter.version,
                     },
                     f"{_EXISTS} AND {_NOT_BUSY} AND #version = :seen",
@@ -356,7 +357,7 @@ class SpeakerRepository:
                     owner,
                     name,
                     speaker_fields,
-                    f"{_EXISTS} AND speaker_id = :sid AND training_status = :in_progress",
+                    f"{_EXISTS} AND speaker_id = :sid AND {Stage.TRAINING.status_field} = :in_progress",
                     {":sid": serialize(speaker_id), **_IN_PROGRESS},
                 ),
                 {

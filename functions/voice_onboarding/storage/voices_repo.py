@@ -14,13 +14,14 @@ from voice_onboarding.domain.errors import (
     VoiceLocked,
     VoiceNotFound,
 )
-from voice_onboarding.domain.jobs import Stage
+from voice_onboarding.domain.jobs import OwnerType, Stage
 from voice_onboarding.domain.voice import JobStatus, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.storage.dynamo import conditional_update, from_item, serialize, to_item, update_expression
 from voice_onboarding.storage.keys import VOICE_SK_PREFIX, tenant_pk, voice_sk
 from voice_onboarding.storage.optimistic import CONFLICT_CODES, VersionConflict, retry_on_conflict
 
-_NOT_LOCKED = "splitting_status <> :in_progress AND embedding_status <> :in_progress"
+# No stage of the voice runs (VoiceRecord.is_locked as a condition).
+_NOT_LOCKED = " AND ".join(f"{stage.status_field} <> :in_progress" for stage in Stage.of_owner(OwnerType.VOICE))
 _EXISTS = "attribute_exists(PK)"
 _IN_PROGRESS = {":in_progress": {"S": JobStatus.IN_PROGRESS.value}}  # literal: no boto3 at import
 

@@ -1,8 +1,9 @@
-"""GPU job kinds: one class per kind, registered here by the worker `kind` its stage submits.
+"""GPU job kinds: one class per kind of the contract (contract/gpu.py KINDS), registered here.
 
-Adding a GPU job kind = a `Stage` member (domain/jobs.py), its input/result models (contract/gpu.py),
-one `GpuJobKind` class here, and its task in the worker (gpu_worker/tasks/). The sweeper's deadlines, the
-failure handler and the dispatch loop derive from the registry and the Stage; nothing else changes.
+Adding a GPU job kind (docs/architecture.md) = its `GpuKind` entry in the contract (input and result
+models, deadline, stage name and owner), one `GpuJobKind` class here, and its worker task
+(gpu_worker/tasks/<kind>.py). Its `Stage` and `JobKind`, the sweeper's deadline, the failure handler and
+the dispatch loop derive from those; tests/test_job_kinds.py names any piece that is missing.
 """
 
 from voice_onboarding.domain.jobs import Stage

@@ -1,10 +1,12 @@
-"""What a GPU job kind provides; the registry of kinds is `services.gpu_jobs.KINDS`."""
+"""What a GPU job kind's class provides; the registry of classes is `services.gpu_jobs.KINDS`."""
 
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from aws_lambda_powertools import Logger
+from pydantic import ValidationError
 
+from voice_onboarding.contract.gpu import KINDS as GPU_KINDS
 from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.services.container import Services
@@ -47,6 +49,15 @@ class GpuJobKind(ABC):
     @classmethod
     def timeout_seconds(cls) -> int:
         return int(cls.stage.timeout_seconds or 0)
+
+    @classmethod
+    def parse_result(cls, output: dict[str, Any]) -> Any:
+        """The worker's output as the contract's result model of this kind."""
+        kind = str(cls.stage.gpu_kind)
+        try:
+            return GPU_KINDS[kind].result.model_validate(output)
+        except ValidationError as error:
+            raise GpuJobError(f"GPU worker returned an invalid {kind} result: {error.errors()[0]['msg']}") from error
 
 
 def job_speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:

@@ -6,11 +6,11 @@ a late result never revives a speaker the sweeper failed, nor touches a re-creat
 
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel
 
 from voice_onboarding.contract.gpu import CloneInput, CloneOutputs, CloneResult
 from voice_onboarding.domain.gpu_runs import RunLifetimes
-from voice_onboarding.domain.jobs import CloneParams, PipelineJob, Stage
+from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.services.container import Services
@@ -18,6 +18,12 @@ from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job
 from voice_onboarding.storage import keys
 
 MAX_REASON_CHARS = 300
+
+
+class CloneParams(BaseModel):
+    """A clone job's `params`."""
+
+    tts_type: str | None = None  # None: the speaker's tts_type
 
 
 def _tts_type(job: PipelineJob, speaker: SpeakerRecord) -> str:
@@ -46,10 +52,7 @@ class CloneJob(GpuJobKind):
 
     @classmethod
     def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
-        try:
-            result = CloneResult.model_validate(output)
-        except ValidationError as error:
-            raise GpuJobError(f"GPU worker returned an invalid clone result: {error.errors()[0]['msg']}") from error
+        result: CloneResult = cls.parse_result(output)
         conditioning_key = keys.speaker_conditioning_key(job.partner, job.owner_id, result.tts_type)
         recorded = services.speakers.update_stage(
             job.partner,

@@ -2,11 +2,11 @@
 
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel
 
 from voice_onboarding.contract.gpu import EmbedInput, EmbedOutputs, EmbedResult, SampleIn, test_filename
 from voice_onboarding.domain.gpu_runs import RunLifetimes
-from voice_onboarding.domain.jobs import EmbedParams, PipelineJob, Stage
+from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, update_voice_stage
@@ -17,6 +17,12 @@ TEST_SENTENCES = [
     "The quick brown fox jumps over the lazy dog near the river bank.",
     "Please call Stella and ask her to bring these things with her from the store.",
 ]
+
+
+class EmbedParams(BaseModel):
+    """An embed job's `params`."""
+
+    tts_type: str | None = None  # None: the voice's embedding_type
 
 
 # The part of a worker's score the voice keeps (embedding_info.sample_scores, the API's SampleScore).
@@ -82,10 +88,7 @@ class EmbedJob(GpuJobKind):
 
     @classmethod
     def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
-        try:
-            result = EmbedResult.model_validate(output)
-        except ValidationError as error:
-            raise GpuJobError(f"GPU worker returned an invalid embed result: {error.errors()[0]['msg']}") from error
+        result: EmbedResult = cls.parse_result(output)
         voice = _voice(services, job)
         if voice is None:
             return  # deleted while the job ran: nothing to record

@@ -8,11 +8,11 @@ hyperparameters and evaluation) and the table item `SPEAKER#{name}#ADAPTER#{n}`;
 import json
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel
 
 from voice_onboarding.contract.gpu import DatasetItem, TrainLoraInput, TrainLoraResult, TrainOutputs
 from voice_onboarding.domain.gpu_runs import RunLifetimes
-from voice_onboarding.domain.jobs import PipelineJob, Stage, TrainLoraParams
+from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.speaker import AdapterVersion
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.services.container import Services
@@ -20,6 +20,14 @@ from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job
 from voice_onboarding.storage import keys
 
 MAX_REASON_CHARS = 300
+
+
+class TrainLoraParams(BaseModel):
+    """A train_lora job's `params`."""
+
+    tts_type: str | None = None  # None: the speaker's tts_type
+    hyperparameters: dict[str, Any] | None = None  # None: the adapter item's
+    adapter_version: int = 0
 
 
 def _params(job: PipelineJob) -> TrainLoraParams:
@@ -77,12 +85,7 @@ class TrainLoraJob(GpuJobKind):
 
     @classmethod
     def apply_result(cls, services: Services, job: PipelineJob, output: dict[str, Any]) -> None:
-        try:
-            result = TrainLoraResult.model_validate(output)
-        except ValidationError as error:
-            raise GpuJobError(
-                f"GPU worker returned an invalid train_lora result: {error.errors()[0]['msg']}"
-            ) from error
+        result: TrainLoraResult = cls.parse_result(output)
         params = _params(job)
         version = params.adapter_version
         adapter = services.speakers.get_adapter(job.partner, job.name, version)
