@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     from infra.local.persistence import LocalPersistence, TrackedMotoServer
     from infra.local.recovery import SweeperSchedule, fail_interrupted_jobs
     from infra.moto_atomic import make_moto_dynamodb_atomic
+    from infra.moto_memory import stop_moto_instance_tracking
 
     make_moto_dynamodb_atomic()
+    stop_moto_instance_tracking()  # else every item version and deleted S3 object stays in memory
     configure_environment(args.moto_port)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     persistence: LocalPersistence | None = None

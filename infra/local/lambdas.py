@@ -14,6 +14,7 @@ import json
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +90,8 @@ class InProcessLambda:
     def __init__(self, overrides: dict[str, Handler] | None = None) -> None:
         self.functions = template_functions()
         self.overrides: dict[str, Handler] = dict(overrides or {})
-        self.invocations: list[str] = []  # logical ids, in call order
+        # Logical ids, in call order; the latest ones only, so a long-running stack does not grow it forever.
+        self.invocations: deque[str] = deque(maxlen=1000)
 
     def _logical_id(self, function_name: str) -> str:
         # An ARN (…:function:Name[:qualifier]) or a bare name.

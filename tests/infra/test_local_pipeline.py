@@ -124,7 +124,7 @@ def test_local_stack_executions_are_visible_to_the_aws_api(moto_server: str) -> 
     job = {"job_id": "j1", "kind": "embed", "partner": "p", "name": "v", "voice_id": "vid", "params": {}}
     execution = sfn.start_execution(stateMachineArn=arn, name="embed-j1", input=json.dumps(job))["executionArn"]
     assert wait_for_execution(sfn, execution, timeout=60)["status"] == "SUCCEEDED"
-    assert lambdas.invocations == ["GpuSubmitFunction", "GpuPollFunction", "GpuFinalizeFunction"]
+    assert list(lambdas.invocations) == ["GpuSubmitFunction", "GpuPollFunction", "GpuFinalizeFunction"]
 
     [listed] = sfn.list_executions(stateMachineArn=arn)["executions"]
     assert listed["name"] == "embed-j1" and listed["status"] == "SUCCEEDED"
