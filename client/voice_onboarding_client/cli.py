@@ -290,10 +290,20 @@ def _tts_type(api: VoiceOnboardingClient, args: argparse.Namespace) -> str:
 
 
 def speakers_create(api: VoiceOnboardingClient, args: argparse.Namespace, rep: Reporter) -> Any:
-    created = api.create_speaker(args.name, args.language, _existing(args.reference), description=args.description)
+    reference = _existing(args.reference)
+    with rep.upload(f"uploading {reference.name}") as bar:  # presigned above the direct limit
+        created = api.create_speaker(
+            args.name, args.language, reference, description=args.description, on_upload_progress=bar
+        )
     if args.wait:
         return _wait_speaker(api, args, rep, "clone")
     return created
+
+
+def dataset_upload(api: VoiceOnboardingClient, args: argparse.Namespace, rep: Reporter) -> Any:
+    audio = _existing(args.audio)
+    with rep.upload(f"uploading {audio.name}") as bar:  # presigned above the direct limit
+        return api.upload_dataset_sample(args.name, audio, args.transcript, on_upload_progress=bar)
 
 
 def train(api: VoiceOnboardingClient, args: argparse.Namespace, rep: Reporter) -> Any:
@@ -535,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
         dataset,
         "upload",
         "Add a 5-30 s sample with its exact transcript",
-        lambda a, n, r: a.upload_dataset_sample(n.name, _existing(n.audio), n.transcript),
+        dataset_upload,
     )
     p.add_argument("name", help="speaker name")
     p.add_argument("audio", help="WAV or MP3, 5-30 s")
@@ -584,6 +594,13 @@ def build_parser() -> argparse.ArgumentParser:
         lambda a, n, r: {"upload_id": a.upload_file(n.partner, _existing(n.file))},
     )
     p.add_argument("partner")
+    p.add_argument("file")
+    p = command(
+        uploads,
+        "speaker",
+        "Upload a file to storage; prints the upload_id for a speaker create or dataset sample request",
+        lambda a, n, r: {"upload_id": a.upload_file(None, _existing(n.file))},
+    )
     p.add_argument("file")
     return root
 

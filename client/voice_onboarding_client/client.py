@@ -8,7 +8,8 @@
 
 What it does for the caller:
 - files above the direct limit go through the presigned S3 upload, and a 413 from a server with a lower
-  limit falls back to it, so a caller never sees 413 for a voice or sample upload;
+  limit falls back to it, so a caller never sees 413 for a voice, sample, speaker reference clip or
+  dataset sample upload;
 - every POST carries an `Idempotency-Key`, reused by its retries (the API replays the first response);
 - 429/502/503/504 and dropped connections are retried with exponential backoff, honouring `Retry-After`;
 - errors raise `ApiError` subclasses carrying the API's `detail` and status;
@@ -105,13 +106,14 @@ ENDPOINTS: dict[str, Endpoint] = {
     "delete_test_files": Endpoint("DELETE", _VOICE + "/test-files/{tts_type}", m.Message),
     "set_preferred_sample": Endpoint("PUT", _VOICE + "/preferred-sample", m.VoiceDetails, form=("sample_index",)),
     "create_upload": Endpoint("POST", "/api/uploads/{partner}", m.UploadTicket, json_body=m.UploadRequest),
+    "create_speaker_upload": Endpoint("POST", "/api/voice/uploads", m.UploadTicket, json_body=m.UploadRequest),
     # speakers, dataset, training, catalog
     "list_speakers": Endpoint("GET", "/api/voice/models/speakers", m.SpeakerSummary, many=True),
     "create_speaker": Endpoint(
         "POST",
         "/api/voice/models/speakers",
         m.SpeakerCreated,
-        form=("name", "language", "description", "reference_audio"),
+        form=("name", "language", "description", "reference_audio", "upload_id"),
     ),
     "get_speaker": Endpoint("GET", _SPEAKER, m.SpeakerDetails),
     "delete_speaker": Endpoint("DELETE", _SPEAKER, m.Message),
@@ -119,7 +121,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "get_dataset": Endpoint("GET", _SPEAKER + "/dataset", m.DatasetInfo),
     "clear_dataset": Endpoint("DELETE", _SPEAKER + "/dataset", m.DatasetInfo),
     "upload_dataset_sample": Endpoint(
-        "POST", _SPEAKER + "/dataset/sample", m.DatasetSampleCreated, form=("audio", "transcript")
+        "POST", _SPEAKER + "/dataset/sample", m.DatasetSampleCreated, form=("audio", "transcript", "upload_id")
     ),
     "deploy_speaker": Endpoint("POST", _SPEAKER + "/deploy", m.DeployResult),
     "undeploy_speaker": Endpoint("DELETE", _SPEAKER + "/deploy", m.DeployResult),
@@ -417,20 +419,30 @@ class VoiceOnboardingClient:
             "create_upload", {"partner": partner}, json=body.model_dump(exclude_none=True)
         )
 
+    def create_speaker_upload(self, filename: str, size_bytes: int, content_type: str | None = None) -> m.UploadTicket:
+        body = m.UploadRequest(filename=filename, size_bytes=size_bytes, content_type=content_type)
+        return self._json(  # type: ignore[no-any-return]
+            "create_speaker_upload", json=body.model_dump(exclude_none=True)
+        )
+
     def upload_file(
         self,
-        partner: str,
+        partner: str | None,
         file: AudioInput,
         *,
         filename: str | None = None,
         on_progress: UploadProgress | None = None,
     ) -> str:
         """Upload a file of any size straight to storage; returns the `upload_id` to create a voice or
-        add a sample with (form field `upload_id`)."""
+        add a sample with (form field `upload_id`). `partner` None: an upload for a speaker's reference
+        clip or dataset sample (the API key's own upload area)."""
         return self._upload(partner, _audio(file, filename), on_progress)
 
-    def _upload(self, partner: str, audio: "_Audio", on_progress: UploadProgress | None) -> str:
-        ticket = self.create_upload(partner, audio.filename, audio.size, audio.content_type)
+    def _upload(self, partner: str | None, audio: "_Audio", on_progress: UploadProgress | None) -> str:
+        if partner is None:
+            ticket = self.create_speaker_upload(audio.filename, audio.size, audio.content_type)
+        else:
+            ticket = self.create_upload(partner, audio.filename, audio.size, audio.content_type)
         with _opened(audio) as raw:
             reader = _ProgressReader(raw, audio.size, on_progress)
             self._send(
@@ -452,9 +464,9 @@ class VoiceOnboardingClient:
         on_progress: UploadProgress | None,
         partner: str | None = None,
     ) -> Any:
-        """Direct multipart below the limit; with a `partner` (routes taking an `upload_id`), presigned
-        above it, or when the server answers 413 (its direct limit is lower than ours)."""
-        if partner is None or audio.size <= self.direct_upload_limit:
+        """Direct multipart below the limit; presigned above it (the partner's upload area, or with no
+        `partner` the speakers'), or when the server answers 413 (its direct limit is lower than ours)."""
+        if audio.size <= self.direct_upload_limit:
             with _opened(audio) as raw:
                 reader = _ProgressReader(raw, audio.size, on_progress)
                 try:
@@ -462,8 +474,7 @@ class VoiceOnboardingClient:
                         name, params, form=form, files=lambda: {field: (audio.filename, reader, audio.content_type)}
                     )
                 except PayloadTooLarge:
-                    if partner is None:
-                        raise
+                    pass
         upload_id = self._upload(partner, audio, on_progress)
         return self._json(name, params, form={**form, "upload_id": upload_id})
 
@@ -604,8 +615,8 @@ class VoiceOnboardingClient:
         filename: str | None = None,
         on_upload_progress: UploadProgress | None = None,
     ) -> m.SpeakerCreated:
-        """Zero-shot clone from a 10-60 s reference clip (the route has no presigned path: keep it
-        under the direct limit, e.g. mono 16-bit 44.1 kHz is ~5 MB per minute)."""
+        """Zero-shot clone from a 10-60 s reference clip (above the direct limit, e.g. a minute of
+        48 kHz stereo WAV, through a presigned upload)."""
         audio = _audio(reference_audio, filename)
         form = {"name": name, "language": language, "description": description}
         return self._with_audio(  # type: ignore[no-any-return]
@@ -628,11 +639,17 @@ class VoiceOnboardingClient:
         return self._json("clear_dataset", {"name": name})  # type: ignore[no-any-return]
 
     def upload_dataset_sample(
-        self, name: str, audio: AudioInput, transcript: str, *, filename: str | None = None
+        self,
+        name: str,
+        audio: AudioInput,
+        transcript: str,
+        *,
+        filename: str | None = None,
+        on_upload_progress: UploadProgress | None = None,
     ) -> m.DatasetSampleCreated:
         source = _audio(audio, filename)
         return self._with_audio(  # type: ignore[no-any-return]
-            "upload_dataset_sample", {"name": name}, "audio", source, {"transcript": transcript}, None
+            "upload_dataset_sample", {"name": name}, "audio", source, {"transcript": transcript}, on_upload_progress
         )
 
     def deploy_speaker(self, name: str) -> m.DeployResult:

@@ -354,3 +354,67 @@ def test_every_route_requires_an_api_key(anon_client, app):
             response = anon_client.request(method, path.replace("{name}", "aria-custom"))
             assert response.status_code == 401, (method, path)
             assert response.json() == {"detail": "Invalid API key"}
+
+
+# --- presigned uploads (clips above the direct limit) ----------------------------------------------
+def _staged(client, services, data: bytes, filename="big.wav") -> str:
+    """What a client does through POST /api/voice/uploads: the ticket, then the file in storage under
+    the ticket's key (the presigned POST itself goes over HTTP in tests/client/test_cli_local_stack.py)."""
+    ticket = client.post("/api/voice/uploads", json={"filename": filename, "size_bytes": len(data)})
+    assert ticket.status_code == 201, ticket.text
+    services.blobs.put_bytes(ticket.json()["fields"]["key"], data, content_type="audio/wav")
+    return ticket.json()["upload_id"]
+
+
+def test_reference_and_dataset_sample_by_upload_id(client, clips, services, dispatcher, all_bucket_keys):
+    upload_id = _staged(client, services, clips["reference"].read_bytes())
+    form = {"name": "aria-custom", "language": "en-US", "upload_id": upload_id}
+    created = client.post(BASE, data=form)
+    assert created.status_code == 201, created.text
+    assert client.get(f"{BASE}/aria-custom/reference").content == clips["reference"].read_bytes()
+    assert [j.kind for j in dispatcher.jobs] == [JobKind.CLONE]
+    sample_id = _staged(client, services, clips["sample"].read_bytes())
+    sample = client.post(f"{BASE}/aria-custom/dataset/sample", data={"transcript": "Hi.", "upload_id": sample_id})
+    assert sample.status_code == 201, sample.text
+    assert sample.json()["duration_seconds"] == pytest.approx(13.0, abs=0.1)
+    assert not [key for key in all_bucket_keys() if key.startswith("uploads/")]  # staged files are used up
+    again = client.post(f"{BASE}/aria-custom/dataset/sample", data={"transcript": "Hi.", "upload_id": sample_id})
+    assert again.status_code == 404
+    assert again.json() == {"detail": "Upload not found: POST the file to the presigned URL first"}
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "fragment"),
+    [
+        (None, 422, "reference_audio` or name a presigned `upload_id"),
+        (b"RIFF not really a wav" * 1000, 422, "not a supported audio file"),
+        ("short", 422, "10-60 seconds long (got 9.0 s)"),
+        ("up_doesnotexist0123456789", 404, "Upload not found"),
+        ("../../voices/x", 422, "upload_id is not valid"),
+    ],
+)
+def test_bad_upload_ids_write_no_speaker(client, clips, services, all_bucket_keys, data, status, fragment):
+    form = {"name": "aria-custom", "language": "en-US"}
+    if isinstance(data, bytes) or data == "short":
+        form["upload_id"] = _staged(client, services, data if isinstance(data, bytes) else clips["short"].read_bytes())
+    elif data is not None:
+        form["upload_id"] = data
+    response = client.post(BASE, data=form)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["detail"]
+    assert client.get(BASE).json() == [] and all_bucket_keys() == []  # nothing half-written, nothing staged left
+
+
+def test_direct_upload_above_the_limit_is_413_naming_the_presigned_route(client, clips, services):
+    services.settings.max_direct_upload_bytes = 100_000
+    response = _create(client, clips)
+    assert response.status_code == 413
+    detail = response.json()["detail"]
+    assert "POST /api/voice/uploads for a presigned upload, then send its upload_id" in detail
+    assert "voice-onboarding speakers create" in detail
+    assert client.get(BASE).json() == []
+    services.settings.max_direct_upload_bytes = 10_000_000
+    assert _create(client, clips).status_code == 201
+    services.settings.max_direct_upload_bytes = 100_000
+    sample = _sample(client, clips)
+    assert sample.status_code == 413 and "voice-onboarding dataset upload" in sample.json()["detail"]

@@ -108,3 +108,47 @@ def test_server_413_falls_back_to_a_presigned_upload(local_stack: LocalStack, tm
         (samples_path, 201),
         (samples_path, 201),
     ]
+
+
+def test_speaker_clips_above_the_payload_limit_go_presigned(local_stack: LocalStack, tmp_path: Path) -> None:
+    """A 20 s reference clip and a 20 s dataset sample as 96 kHz 32-bit stereo WAV (15 MB each, above
+    Lambda's 6 MB payload): the CLI stages them in storage and names the upload; the speaker's reference
+    is the uploaded file, byte for byte. Sent directly, the API answers 413 naming the way round."""
+    clips = []
+    for name, frequency in (("reference.wav", 220), ("sample.wav", 330)):
+        path = tmp_path / name
+        subprocess.run(
+            [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=frequency={frequency}:duration=20",
+             "-ar", "96000", "-ac", "2", "-c:a", "pcm_s32le", str(path)],
+            check=True,
+        )  # fmt: skip
+        assert path.stat().st_size > 6 * 1024 * 1024
+        clips.append(path)
+    reference, sample = clips
+
+    direct = httpx.post(
+        f"{local_stack.url}/api/voice/models/speakers",
+        headers={"X-Api-Key": local_stack.key},
+        data={"name": "big-clip", "language": "en-US"},
+        files={"reference_audio": ("reference.wav", reference.read_bytes(), "audio/wav")},
+        timeout=60,
+    )
+    assert direct.status_code == 413
+    assert "POST /api/voice/uploads for a presigned upload" in direct.json()["detail"]
+
+    created = local_stack.cli("speakers", "create", "big-clip", "en-US", str(reference), "--json")
+    assert created.returncode == 0, created.stderr + local_stack.log.read_text()[-3000:]
+    assert json.loads(created.stdout)["name"] == "big-clip"
+    assert "uploading reference.wav" in created.stderr
+    added = local_stack.cli("dataset", "upload", "big-clip", str(sample), "A steady tone.", "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["duration_seconds"] == pytest.approx(20, abs=0.1)
+
+    downloaded = local_stack.cli("speakers", "reference", "big-clip", "-o", str(tmp_path / "back.wav"))
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert (tmp_path / "back.wav").read_bytes() == reference.read_bytes()
+    status = local_stack.cli("dataset", "status", "big-clip", "--json")
+    assert json.loads(status.stdout)["sample_count"] == 1
+
+    staged = local_stack.cli("uploads", "speaker", str(sample), "--json")  # for curl users
+    assert staged.returncode == 0 and json.loads(staged.stdout)["upload_id"].startswith("up_")

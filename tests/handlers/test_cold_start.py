@@ -16,11 +16,15 @@ from voice_onboarding.observability import LazyTracer
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _modules_after_import(extra_env: dict[str, str]) -> set[str]:
-    code = "import sys, json, voice_onboarding.handlers.api; print(json.dumps(sorted(sys.modules)))"
+def _after_import(extra_env: dict[str, str], report: str = "sorted(sys.modules)") -> object:
+    code = f"import sys, json, voice_onboarding.handlers.api as api; print(json.dumps({report}))"
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}:{REPO}", **extra_env}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return set(json.loads(out.stdout))
+    return json.loads(out.stdout)
+
+
+def _modules_after_import(extra_env: dict[str, str]) -> set[str]:
+    return set(_after_import(extra_env))  # type: ignore[arg-type]
 
 
 def test_handler_import_leaves_xray_boto3_and_optional_routers_for_later():
@@ -28,8 +32,18 @@ def test_handler_import_leaves_xray_boto3_and_optional_routers_for_later():
     assert "aws_xray_sdk.core" not in modules
     assert "boto3" not in modules
     assert "numpy" not in modules  # only audio work needs it
+    assert "httpx" not in modules  # only a RunPod client needs it (the cancel endpoint's)
     assert "voice_onboarding.api.routes_speakers" not in modules
     assert "voice_onboarding.api.routes_uploads" not in modules
+
+
+def test_handler_import_builds_no_route():
+    """Routes are built on first use (api/lazy_route.py): by FastAPI, in the app's context, on the first
+    request through their router, or, for the app's own routes, when first matched."""
+    app_routes = "[(type(r).__name__, r.built) for r in api.app.router.routes if type(r).__name__.endswith('APIRoute')]"
+    voices = _after_import({}, "[r.built for r in sys.modules['voice_onboarding.api.routes_voices'].router.routes]")
+    assert _after_import({}, app_routes) == [["LazyAPIRoute", False]]  # /health; routers are included, not copied
+    assert voices and not any(voices)
 
 
 def test_inside_lambda_with_tracing_the_handler_is_traced_from_import():

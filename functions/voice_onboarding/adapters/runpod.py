@@ -6,13 +6,15 @@ client (infra/local/gpu.py) that runs the worker's handler on CPU and reports Ru
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from voice_onboarding.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = Logger(service="voice-onboarding", child=True)
 
@@ -68,8 +70,12 @@ class RunPodHttpClient:
         max_attempts: int = 3,
         backoff_seconds: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
+        transport: "httpx.BaseTransport | None" = None,
     ) -> None:
+        # httpx is imported with the first client: modules that only name the protocol or the errors (the
+        # API Lambda, through services.cancel) keep it off their cold start.
+        import httpx
+
         self._http = httpx.Client(
             base_url=f"{base_url.rstrip('/')}/{endpoint_id}",
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
@@ -81,6 +87,8 @@ class RunPodHttpClient:
         self.sleep = sleep
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> RunStatus:
+        import httpx
+
         last = ""
         for attempt in range(self.max_attempts):
             if attempt:
@@ -110,6 +118,8 @@ class RunPodHttpClient:
             body["policy"] = policy
         if webhook:
             body["webhook"] = webhook
+        import httpx
+
         last = ""
         for attempt in range(self.max_attempts):
             if attempt:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from voice_onboarding import __version__
 from voice_onboarding.api import routes_voices
 from voice_onboarding.api.idempotency import idempotency_middleware
+from voice_onboarding.api.lazy_route import LazyAPIRoute
 from voice_onboarding.domain.errors import DomainError, ServiceUnavailable
 from voice_onboarding.observability import logger
 from voice_onboarding.services.container import Services
@@ -117,6 +118,8 @@ def create_app(
             },
         )
         return response
+
+    app.router.route_class = LazyAPIRoute  # the app's own routes too (voice_onboarding/api/lazy_route.py)
 
     @app.get("/health", tags=["ops"], summary="Liveness check")
     def health() -> dict[str, str]:

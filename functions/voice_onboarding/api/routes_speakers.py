@@ -6,8 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, File, Form, Path, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
+from voice_onboarding.api.lazy_route import LazyAPIRoute
 from voice_onboarding.api.rate_limit import rate_limit
-from voice_onboarding.api.schemas import ErrorResponse, Message
+from voice_onboarding.api.schemas import ErrorResponse, Message, UploadRequest, UploadTicket
 from voice_onboarding.api.schemas_speakers import (
     AdapterInfo,
     CatalogVoice,
@@ -23,8 +24,9 @@ from voice_onboarding.api.schemas_speakers import (
 from voice_onboarding.api.security import ApiKeyDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
 from voice_onboarding.content_disposition import content_disposition
+from voice_onboarding.domain.errors import InvalidRequest
 from voice_onboarding.domain.speaker import SpeakerRecord
-from voice_onboarding.services import catalog, speaker_dataset, speaker_training, speakers
+from voice_onboarding.services import catalog, speaker_dataset, speaker_training, speakers, uploads
 from voice_onboarding.services.speaker_validation import (
     MAX_DESCRIPTION_CHARS,
     MAX_TRANSCRIPT_CHARS,
@@ -37,10 +39,14 @@ _ERRORS = {
     404: {"model": ErrorResponse, "description": "Speaker not found"},
     422: {"model": ErrorResponse, "description": "Invalid input (the detail says which and why)"},
 }
+_TOO_LARGE = {413: {"model": ErrorResponse, "description": "File too large for a direct upload: use `upload_id`"}}
+# Speakers' presigned uploads live in the owner tenant's upload area (the one /api/uploads/{owner} uses).
+UPLOADS = "/api/voice/uploads"
+_UPLOAD_ID_FORM = "Id of a presigned upload (`POST /api/voice/uploads`), instead of the file"
 _CONFLICT = {409: {"model": ErrorResponse, "description": "A clone or training job is running"}}
 _RATE_LIMITED = {429: {"model": ErrorResponse, "description": "Rate limit exceeded (see Retry-After)"}}
 
-router = APIRouter(prefix="/api/voice", tags=["speakers"], responses=_ERRORS)
+router = APIRouter(prefix="/api/voice", tags=["speakers"], responses=_ERRORS, route_class=LazyAPIRoute)
 SpeakerName = Annotated[str, Path(min_length=1, max_length=64, description="Speaker name")]
 
 
@@ -63,6 +69,23 @@ def list_speakers(services: ServicesDep, api_key: ApiKeyDep) -> list[SpeakerSumm
 
 
 @router.post(
+    "/uploads",
+    response_model=UploadTicket,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a presigned upload (speakers)",
+    description=(
+        "For a reference clip or dataset sample above the direct upload limit (Lambda's ~6 MB payload): "
+        "POST the file to `url` with `fields` (S3 refuses it above `max_bytes`), then create the speaker "
+        "or add the sample with form field `upload_id` instead of the file. An upload is used once."
+    ),
+    responses={413: {"model": ErrorResponse, "description": "File too large"}},
+)
+def create_speaker_upload(services: ServicesDep, api_key: ApiKeyDep, request: UploadRequest) -> UploadTicket:
+    ticket = uploads.create_upload(services, api_key.owner, request.filename, request.size_bytes, request.content_type)
+    return UploadTicket.model_validate(ticket)
+
+
+@router.post(
     "/models/speakers",
     response_model=SpeakerCreated,
     status_code=status.HTTP_201_CREATED,
@@ -70,9 +93,10 @@ def list_speakers(services: ServicesDep, api_key: ApiKeyDep) -> list[SpeakerSumm
     description=(
         "Rate limit: 5/minute per API key. Stores the reference clip (WAV or MP3, 10-60 seconds of clean "
         "speech, checked by decoding it) and starts a zero-shot `clone` job; poll `GET .../{name}` until "
-        "`status` is `ready` (or `failed`, with `status_reason`)."
+        "`status` is `ready` (or `failed`, with `status_reason`). Send the clip as `reference_audio`, or, "
+        "above the direct upload limit, through `POST /api/voice/uploads` and name its `upload_id`."
     ),
-    responses={409: {"model": ErrorResponse, "description": "Name taken"}, **_RATE_LIMITED},
+    responses={409: {"model": ErrorResponse, "description": "Name taken"}, **_TOO_LARGE, **_RATE_LIMITED},
     dependencies=[rate_limit("speaker_create", 5)],
 )
 def create_speaker(
@@ -80,14 +104,22 @@ def create_speaker(
     api_key: ApiKeyDep,
     name: Annotated[str, Form(description="Unique; lowercase letters/digits joined by single hyphens")],
     language: Annotated[str, Form(description="BCP-47 language-REGION, e.g. en-US, hi-IN")],
-    reference_audio: Annotated[UploadFile, File(description="WAV or MP3, 10-60 s, clean speech")],
+    reference_audio: Annotated[UploadFile | None, File(description="WAV or MP3, 10-60 s, clean speech")] = None,
     description: Annotated[str | None, Form(max_length=MAX_DESCRIPTION_CHARS)] = None,
+    upload_id: Annotated[str | None, Form(description=_UPLOAD_ID_FORM)] = None,
 ) -> SpeakerCreated:
-    # Cheap checks before the upload is spooled and probed.
+    # Cheap checks before the upload is spooled (or fetched from storage) and probed.
     validate_name(name)
     validate_language(language)
-    with spooled_upload(reference_audio, services.settings.max_direct_upload_bytes) as path:
-        record = speakers.create_speaker(services, api_key.owner, name, language, description, path)
+    if upload_id:
+        with uploads.staged_upload(services, api_key.owner, upload_id) as staged:
+            record = speakers.create_speaker(services, api_key.owner, name, language, description, staged.path)
+    elif reference_audio is not None:
+        cli = "voice-onboarding speakers create NAME LANGUAGE FILE"
+        with spooled_upload(reference_audio, services.settings.max_direct_upload_bytes, UPLOADS, cli) as path:
+            record = speakers.create_speaker(services, api_key.owner, name, language, description, path)
+    else:
+        raise InvalidRequest("Send the reference clip as `reference_audio` or name a presigned `upload_id`")
     return SpeakerCreated(
         name=record.name, language=record.language, status="created", message=speakers.CREATED_MESSAGE
     )
@@ -169,21 +201,30 @@ def clear_dataset(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) 
     description=(
         "Rate limit: 30/minute per API key. Audio: WAV or MP3, 5-30 seconds, with the exact transcript "
         f"(at most {MAX_TRANSCRIPT_CHARS} characters). Allowed during training: a run trains on the samples "
-        "present when it started."
+        "present when it started. Send the audio as `audio`, or, above the direct upload limit, through "
+        "`POST /api/voice/uploads` and name its `upload_id`."
     ),
-    responses=_RATE_LIMITED,
+    responses={**_TOO_LARGE, **_RATE_LIMITED},
     dependencies=[rate_limit("dataset_sample", 30)],
 )
 def upload_dataset_sample(
     services: ServicesDep,
     api_key: ApiKeyDep,
     name: SpeakerName,
-    audio: Annotated[UploadFile, File(description="WAV or MP3, 5-30 s")],
     transcript: Annotated[str, Form(description="Exact text spoken in the audio")],
+    audio: Annotated[UploadFile | None, File(description="WAV or MP3, 5-30 s")] = None,
+    upload_id: Annotated[str | None, Form(description=_UPLOAD_ID_FORM)] = None,
 ) -> DatasetSampleCreated:
-    services.speakers.require(api_key.owner, name)  # 404 before spooling the upload
-    with spooled_upload(audio, services.settings.max_direct_upload_bytes) as path:
-        sample = speaker_dataset.add_sample(services, api_key.owner, name, path, transcript)
+    services.speakers.require(api_key.owner, name)  # 404 before reading a byte of audio
+    if upload_id:
+        with uploads.staged_upload(services, api_key.owner, upload_id) as staged:
+            sample = speaker_dataset.add_sample(services, api_key.owner, name, staged.path, transcript)
+    elif audio is not None:
+        cli = "voice-onboarding dataset upload NAME FILE TRANSCRIPT"
+        with spooled_upload(audio, services.settings.max_direct_upload_bytes, UPLOADS, cli) as path:
+            sample = speaker_dataset.add_sample(services, api_key.owner, name, path, transcript)
+    else:
+        raise InvalidRequest("Send the audio as `audio` or name a presigned `upload_id`")
     return DatasetSampleCreated(
         sample_id=sample.sample_id, duration_seconds=sample.duration_seconds, transcript=sample.transcript
     )

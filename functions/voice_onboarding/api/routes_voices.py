@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile, sta
 from fastapi.responses import RedirectResponse, Response
 
 from voice_onboarding.api import mappers
+from voice_onboarding.api.lazy_route import LazyAPIRoute
 from voice_onboarding.api.schemas import (
     ErrorResponse,
     JobAccepted,
@@ -41,7 +42,7 @@ _AUDIO_ERRORS = {
 }
 OPUS = "audio/ogg"
 
-router = APIRouter(prefix="/api/voices/{partner}", tags=["voices"], responses=_ERRORS)
+router = APIRouter(prefix="/api/voices/{partner}", tags=["voices"], responses=_ERRORS, route_class=LazyAPIRoute)
 
 VoiceName = Annotated[str, Path(min_length=1, max_length=255, description="Voice name")]
 SampleIndex = Annotated[int, Path(ge=1, le=100_000, description="1-based sample index")]

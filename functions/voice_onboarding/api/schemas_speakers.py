@@ -2,13 +2,14 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
+from voice_onboarding.domain.model import Model
 from voice_onboarding.domain.speaker import AdapterVersion
 
 
-class SpeakerSummary(BaseModel):
+class SpeakerSummary(Model):
     name: str = Field(examples=["aria-custom"])
     language: str = Field(examples=["en-US"])
     description: str | None = Field(default=None, examples=["Custom US English sales voice"])
@@ -17,14 +18,14 @@ class SpeakerSummary(BaseModel):
     created_at: str = Field(examples=["2026-05-01T00:00:00Z"])
 
 
-class SpeakerCreated(BaseModel):
+class SpeakerCreated(Model):
     name: str
     language: str
     status: str = Field(examples=["created"])
     message: str = Field(examples=["Speaker created. Upload dataset samples and deploy to use in flows."])
 
 
-class AdapterInfo(BaseModel):
+class AdapterInfo(Model):
     version: int
     status: str = Field(description="in_progress | completed | failed")
     tts_type: str
@@ -59,7 +60,7 @@ class SpeakerDetails(SpeakerSummary):
     adapters: list[AdapterInfo] = Field(default_factory=list)
 
 
-class DatasetInfo(BaseModel):
+class DatasetInfo(Model):
     name: str
     sample_count: int
     total_duration_seconds: float
@@ -71,19 +72,19 @@ class DatasetInfo(BaseModel):
     )
 
 
-class DatasetSampleCreated(BaseModel):
+class DatasetSampleCreated(Model):
     sample_id: str = Field(examples=["smp_s1t2u3"])
     duration_seconds: float
     transcript: str
 
 
-class DeployResult(BaseModel):
+class DeployResult(Model):
     name: str
     deployed: bool
     voice_sample_uuid: str | None = Field(default=None, examples=["vs_x1y2z3"])
 
 
-class TrainRequest(BaseModel):
+class TrainRequest(Model):
     """LoRA hyperparameters; every field has a default, so an empty body trains with the defaults."""
 
     model_config = ConfigDict(extra="forbid")
@@ -96,14 +97,14 @@ class TrainRequest(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
-class TrainAccepted(BaseModel):
+class TrainAccepted(Model):
     name: str
     adapter_version: int
     status: str = Field(examples=["in_progress"])
     hyperparameters: dict[str, Any]
 
 
-class CatalogVoice(BaseModel):
+class CatalogVoice(Model):
     voice_sample_uuid: str
     name: str
     language: str

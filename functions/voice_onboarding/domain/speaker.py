@@ -3,13 +3,14 @@
 import time
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from voice_onboarding.domain.jobs import OwnerType, Stage
+from voice_onboarding.domain.model import Model
 from voice_onboarding.domain.voice import JobStatus
 
 
-class AdapterVersion(BaseModel):
+class AdapterVersion(Model):
     """One LoRA training run; its own table item (loss histories would bloat the speaker item)."""
 
     version: int
@@ -29,7 +30,7 @@ class AdapterVersion(BaseModel):
     error: str | None = None
 
 
-class SpeakerRecord(BaseModel):
+class SpeakerRecord(Model):
     owner: str
     name: str
     speaker_id: str  # immutable, addresses S3
@@ -67,7 +68,7 @@ class SpeakerRecord(BaseModel):
         return JobStatus(getattr(self, stage.status_field))
 
 
-class DatasetSample(BaseModel):
+class DatasetSample(Model):
     sample_id: str
     duration_seconds: float
     transcript: str
@@ -77,7 +78,7 @@ class DatasetSample(BaseModel):
     uploaded_ns: int = Field(default_factory=time.time_ns)
 
 
-class CatalogEntry(BaseModel):
+class CatalogEntry(Model):
     voice_sample_uuid: str
     name: str
     language: str

@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
 from voice_onboarding.domain.jobs import OwnerType, Stage
+from voice_onboarding.domain.model import Model
 
 
 class JobStatus(StrEnum):
@@ -22,7 +23,7 @@ class SampleOrigin(StrEnum):
     UPLOAD = "upload"
 
 
-class SampleRecord(BaseModel):
+class SampleRecord(Model):
     index: int
     source_timestamp: str | None = None
     duration: float
@@ -31,7 +32,7 @@ class SampleRecord(BaseModel):
     quality: dict[str, Any] | None = None
 
 
-class VoiceRecord(BaseModel):
+class VoiceRecord(Model):
     partner: str
     name: str
     # Immutable id used in S3 keys, so a rename never moves audio.
