@@ -25,7 +25,13 @@ InputUrl = Url | DataUrl
 OutputUrl = Url | None
 
 
-class _Strict(BaseModel):
+class _Model(BaseModel):
+    # Validators built on first use, not at import: the API Lambda imports this module for its job table
+    # and validates none of these on most requests (its cold start; behaviour is BaseModel's).
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Strict(_Model):
     # Unknown keys are a dispatcher bug; fail loudly instead of ignoring them.
     model_config = ConfigDict(extra="forbid")
 
@@ -85,7 +91,7 @@ class DatasetItem(_Strict):
     transcript: str = Field(min_length=1)
 
 
-class LoraHyperparameters(BaseModel):
+class LoraHyperparameters(_Model):
     model_config = ConfigDict(extra="ignore")
     rank: int = Field(8, ge=1, le=256)
     alpha: int = Field(16, ge=1)
@@ -119,7 +125,7 @@ class TrainLoraInput(_Strict):
 # not record has a default, so a worker one release apart still parses. A field they record is required.
 
 
-class SampleScore(BaseModel):
+class SampleScore(_Model):
     sample_index: int
     score: float
     similarity: float | None = None
@@ -129,7 +135,7 @@ class SampleScore(BaseModel):
     reason: str | None = None
 
 
-class TestSampleOut(BaseModel):
+class TestSampleOut(_Model):
     __test__ = False  # not a pytest test class
 
     sample_index: int
@@ -137,7 +143,7 @@ class TestSampleOut(BaseModel):
     filename: str
 
 
-class EmbedResult(BaseModel):
+class EmbedResult(_Model):
     tts_type: str
     sample_scores: list[SampleScore] = Field(min_length=1)  # one per input sample, and there is at least one
     test_samples: list[TestSampleOut] = Field(default_factory=list)
@@ -147,13 +153,13 @@ class EmbedResult(BaseModel):
     note: str | None = None
 
 
-class CloneResult(BaseModel):
+class CloneResult(_Model):
     tts_type: str
     embedding_dim: int
     reference_duration: float | None = None
 
 
-class TrainLoraResult(BaseModel):
+class TrainLoraResult(_Model):
     tts_type: str | None = None  # None: the engine the job asked for
     loss_history: list[float] = Field(default_factory=list)
     final_loss: float
