@@ -158,9 +158,20 @@ def outcome_of(run: RunStatus, deadline: Any) -> dict[str, Any]:
     return result
 
 
+_sfn_clients: dict[tuple[str, str | None], Any] = {}
+
+
 def sfn_client(services: Services) -> Any:
-    # The API's dispatcher already holds one; pipeline steps build their own.
-    return getattr(services.dispatcher, "sfn", None) or make_client("stepfunctions", services.settings)
+    # The API's dispatcher already holds one; pipeline steps share one per warm process. A client per
+    # call cost a client build (botocore models, a connection pool) on every resume; a 5-minute local
+    # soak had 102 of them alive at once, each holding an open connection to moto.
+    sfn = getattr(services.dispatcher, "sfn", None)
+    if sfn is not None:
+        return sfn
+    key = (services.settings.aws_region, services.settings.aws_endpoint_url)
+    if key not in _sfn_clients:
+        _sfn_clients[key] = make_client("stepfunctions", services.settings)
+    return _sfn_clients[key]
 
 
 def _resume(services: Services, records: GpuRunRepository, job_id: str, stage: str, token: str, outcome: dict) -> bool:
