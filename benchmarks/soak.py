@@ -6,17 +6,23 @@ minutes, then every voice deleted and what is left behind counted.
 Traffic (several concurrent clients): creates (empty and with a speech recording, which runs split +
 embed), sample uploads and deletes, re-splits, embeds, renames (non-ASCII names included), reads
 (details, list, sample, bundle) and voice deletes, on a bounded pool of voices. Reports requests/s,
-p50/p99 per route, responses by status, the stack process's RSS over the run (start, min, max, end),
-and the S3 objects and table items left after all voices are deleted (goal: none besides API keys and
-expiring rate-limit windows).
+p50/p99 per route, responses by status, and the S3 objects and table items left after all voices are
+deleted (goal: none besides API keys and expiring rate-limit windows).
+
+Memory: the stack runs under benchmarks/memtrace_stack.py, which dumps at start, after the warm-up
+(models loaded, caches filled), at the end of traffic and after the cleanup: RSS, what moto and the
+harness retain (Step Functions executions and their size, S3 keys, table items, in-process GPU runs) and
+the objects per type that grew from warm to end. "Flat" means RSS warm -> end grows no more than the
+data retained on purpose (executions keep their history, as Step Functions does for 90 days).
+--trace-memory adds tracemalloc (slower): Python allocations that grew, by allocation site.
 """
 
 import argparse
 import collections
+import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "functions"))
 
+from infra.local.ports import port_free  # noqa: E402
 from tests import audio_factory  # noqa: E402
 
 PARTNER = "soak"
@@ -60,11 +67,6 @@ def wait_healthy(base: str, process: subprocess.Popen, timeout: float = 120) -> 
             pass
         time.sleep(0.5)
     raise SystemExit("local stack did not become healthy")
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 class Soak:
@@ -182,20 +184,28 @@ class Soak:
             thread.join()
         return time.monotonic() - started
 
-    def delete_everything(self, timeout: float = 300) -> int:
-        """Delete every voice of the partner, waiting out running jobs (409) as a client would."""
+    def delete_everything(self, timeout: float = 300, on_timeout: Any = None) -> tuple[int, int]:
+        """Delete every voice of the partner, waiting out running jobs (409) as a client would. Returns
+        (voices deleted, requests that failed or timed out); `on_timeout()` runs at the first timeout."""
         deadline = time.monotonic() + timeout
-        deleted = 0
+        deleted = failed = 0
         with httpx.Client(headers={"X-Api-Key": DEV_KEY}, timeout=120) as client:
             while time.monotonic() < deadline:
-                remaining = client.get(f"{self.base}/api/voices/{PARTNER}").json()
-                if not remaining:
-                    return deleted
-                for voice in remaining:
-                    response = client.delete(self.base + self.voice_url(voice["name"]))
-                    deleted += response.status_code == 200
+                try:
+                    remaining = client.get(f"{self.base}/api/voices/{PARTNER}").json()
+                    if not remaining:
+                        return deleted, failed
+                    for voice in remaining:
+                        response = client.delete(self.base + self.voice_url(voice["name"]))
+                        deleted += response.status_code == 200
+                except httpx.HTTPError as error:
+                    failed += 1
+                    print(f"cleanup request failed: {type(error).__name__}", file=sys.stderr)
+                    if on_timeout is not None and failed == 1:
+                        on_timeout()
                 time.sleep(1)
-        raise SystemExit("voices still locked after the drain timeout")
+        print("voices still left after the drain timeout", file=sys.stderr)
+        return deleted, failed
 
 
 def leftovers(moto_port: int) -> tuple[list[str], collections.Counter[str]]:
@@ -219,9 +229,74 @@ def leftovers(moto_port: int) -> tuple[list[str], collections.Counter[str]]:
     return objects, items
 
 
+class StackMemory:
+    """Dumps of the stack process (benchmarks/memtrace_stack.py): RSS, objects per type, what the harness
+    and moto retain, and with --trace-memory tracemalloc snapshots, at named points of the run."""
+
+    def __init__(self, pid: int, folder: Path) -> None:
+        self.pid = pid
+        self.folder = folder
+        self.points: list[tuple[str, float, dict[str, Any]]] = []  # (name, RSS MB, dump)
+
+    def take(self, name: str, timeout: float = 300) -> None:
+        n = len(self.points)
+        os.kill(self.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while not (self.folder / f"{n}.done").exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the stack wrote no memory dump for {name!r}")
+            time.sleep(0.2)
+        dump = json.loads((self.folder / f"{n}.json").read_text())
+        self.points.append((name, rss_mb(self.pid), dump))
+
+    def snapshot(self, name: str) -> Any:
+        import tracemalloc
+
+        n = next(i for i, (point, _, _) in enumerate(self.points) if point == name)
+        path = self.folder / f"{n}.snapshot"
+        if not path.exists():
+            return None
+        return tracemalloc.Snapshot.load(str(path)).filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen *>")]
+        )
+
+    def report(self, since: str, until: str, top: int = 12) -> None:
+        names = [name for name, _, _ in self.points]
+        print("stack process RSS MB: " + ", ".join(f"{name} {rss:.0f}" for name, rss, _ in self.points))
+        keys = sorted({k for _, _, dump in self.points for k in dump["retained"]})
+        print(f"{'retained':<22}" + "".join(f"{name:>14}" for name in names))
+        for key in keys:
+            print(f"{key:<22}" + "".join(f"{dump['retained'].get(key, '-'):>14}" for _, _, dump in self.points))
+        (_, rss_a, dump_a), (_, rss_b, dump_b) = self.points[names.index(since)], self.points[names.index(until)]
+        runs = dump_b["retained"].get("sfn executions", 0) - dump_a["retained"].get("sfn executions", 0)
+        if runs > 0:
+            kib = dump_b["retained"].get("sfn executions KiB", 0) - dump_a["retained"].get("sfn executions KiB", 0)
+            print(
+                f"{since} -> {until}: RSS {rss_b - rss_a:+.0f} MB with {runs} more Step Functions executions kept "
+                f"(their history is data: {kib / runs:.0f} KiB each measured, RSS {(rss_b - rss_a) * 1024 / runs:.0f} "
+                f"KiB per execution)"
+            )
+        first = dict(self.points[names.index(since)][2]["types"])
+        last = dict(self.points[names.index(until)][2]["types"])
+        growth = sorted(((last.get(k, 0) - first.get(k, 0), k) for k in last), reverse=True)[:top]
+        print(f"objects per type, growth {since} -> {until}: " + ", ".join(f"{k} +{d}" for d, k in growth if d > 0))
+        old, new = self.snapshot(since), self.snapshot(until)
+        if old is None or new is None:
+            return
+        total = sum(s.size_diff for s in new.compare_to(old, "filename"))
+        print(f"tracemalloc, Python allocations {since} -> {until}: {total / 2**20:+.1f} MB; largest growth by stack:")
+        for stat in new.compare_to(old, "traceback")[:top]:
+            if stat.size_diff <= 0:
+                break
+            frames = [f for f in stat.traceback if "site-packages/uvicorn" not in f.filename][-4:]
+            where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames))
+            print(f"  {stat.size_diff / 2**10:+9.0f} KiB {stat.count_diff:+7d} blocks  {where}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--warmup-minutes", type=float, default=None, help="default: a quarter of the run, at most 2")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=8177)
     parser.add_argument("--moto-port", type=int, default=5177)
@@ -229,7 +304,11 @@ def main() -> None:
     parser.add_argument(
         "--no-pipeline", action="store_true", help="no creates with audio, splits or embeds: API and storage alone"
     )
+    parser.add_argument(
+        "--trace-memory", action="store_true", help="tracemalloc in the stack (slower): what grew, by allocation site"
+    )
     args = parser.parse_args()
+    warmup = 60 * (min(2.0, args.minutes / 4) if args.warmup_minutes is None else args.warmup_minutes)
     random.seed(args.seed)
     for port in (args.port, args.moto_port):
         if not port_free(port):
@@ -244,14 +323,19 @@ def main() -> None:
         }
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "functions"), str(REPO)]),
                "POWERTOOLS_LOG_LEVEL": "WARNING"}  # fmt: skip
+        # A file, not a pipe: a pipe nobody reads fills up and blocks the stack's next log line.
+        stderr_file = (folder / "stack.stderr").open("wb")
         stack = subprocess.Popen(
-            [sys.executable, "-m", "infra.local_stack", "--port", str(args.port), "--moto-port", str(args.moto_port),
-             "--no-persist", "--gpu-poll-seconds", "1"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [sys.executable, str(REPO / "benchmarks" / "memtrace_stack.py"), str(folder / "dumps"),
+             "10" if args.trace_memory else "0",
+             "--port", str(args.port), "--moto-port", str(args.moto_port), "--no-persist"],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr_file,
         )  # fmt: skip
         base = f"http://127.0.0.1:{args.port}"
+        memory = StackMemory(stack.pid, folder / "dumps")
         try:
             wait_healthy(base, stack)
+            memory.take("start")
             rss = [rss_mb(stack.pid)]
             soak = Soak(base, audio, pipeline=not args.no_pipeline)
             sampling = threading.Event()
@@ -262,30 +346,37 @@ def main() -> None:
 
             sampler = threading.Thread(target=sample_rss, daemon=True)
             sampler.start()
+            warm = threading.Timer(warmup, memory.take, args=("warm",))
+            warm.start()
             elapsed = soak.run(args.minutes * 60, args.clients)
+            warm.join()
             sampling.set()
-            rss_end_traffic = rss_mb(stack.pid)
-            deleted = soak.delete_everything()
+            memory.take("end")
+            deleted, cleanup_failures = soak.delete_everything(
+                on_timeout=lambda: os.kill(stack.pid, signal.SIGUSR2)  # the stack's threads, to its stderr
+            )
             time.sleep(2)  # let the last cleanups settle
+            memory.take("cleaned")
             objects, items = leftovers(args.moto_port)
-            rss_final = rss_mb(stack.pid)
         finally:
             stack.send_signal(signal.SIGTERM)
             try:
-                _, stderr = stack.communicate(timeout=30)
+                stack.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 stack.kill()
-                _, stderr = stack.communicate()
-    report(soak, elapsed, rss, rss_end_traffic, rss_final, deleted, objects, items, stderr or b"")
+                stack.wait()
+            stderr_file.close()
+        stderr = (folder / "stack.stderr").read_bytes()
+        report(soak, elapsed, rss, deleted, cleanup_failures, objects, items, stderr)
+        memory.report("warm", "end")
 
 
 def report(
     soak: Soak,
     elapsed: float,
     rss: list[float],
-    rss_end_traffic: float,
-    rss_final: float,
     deleted: int,
+    cleanup_failures: int,
     objects: list[str],
     items: collections.Counter[str],
     stderr: bytes,
@@ -304,18 +395,20 @@ def report(
         by_status[status] += n
     print(f"responses by status: {dict(sorted(by_status.items(), key=str))}")
     print(
-        f"stack process RSS MB: start {rss[0]:.0f}, min {min(rss):.0f}, max {max(rss):.0f}, "
-        f"end of traffic {rss_end_traffic:.0f}, after cleanup {rss_final:.0f} (sampled every 10 s: "
-        f"{' '.join(f'{r:.0f}' for r in rss[:: max(1, len(rss) // 12)])})"
+        f"RSS MB sampled every 10 s during traffic: min {min(rss):.0f}, max {max(rss):.0f} "
+        f"({' '.join(f'{r:.0f}' for r in rss[:: max(1, len(rss) // 12)])})"
     )
-    print(f"after deleting all voices ({deleted} deleted at the end): {len(objects)} S3 objects left")
+    print(
+        f"after deleting all voices ({deleted} deleted at the end, {cleanup_failures} cleanup requests failed): "
+        f"{len(objects)} S3 objects left"
+    )
     for key in objects[:20]:
         print(f"  {key}")
     print(f"table items left by entity: {dict(items)} (api_key and rate-limit windows are expected)")
-    tracebacks = stderr.count(b"Traceback")
+    tracebacks = stderr.count(b"Traceback") + stderr.count(b"most recent call first")
     print(f"tracebacks in the stack's stderr: {tracebacks}")
     if tracebacks:
-        print(stderr.decode(errors="replace")[-3000:])
+        print(stderr.decode(errors="replace")[-12000:])
 
 
 if __name__ == "__main__":
