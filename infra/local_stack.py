@@ -6,8 +6,9 @@ handlers in-process (infra.local), and the API on uvicorn. No AWS account, Docke
     python -m infra.local_stack --storage-only --host 0.0.0.0   # moto alone, for `sam local`
 
 Data persists in `.local-data/` while the stack runs (infra/local/persistence.py: a `kill -9` loses at
-most about a second of writes); on start, jobs a dead process left running are failed with a reason,
-and the sweeper runs on its template.yaml schedule (infra/local/recovery.py).
+most about a second of writes); on start, jobs a dead process left running are resumed from the stage
+they were in (or failed with a reason when their input was not journaled), and the sweeper runs on its
+template.yaml schedule (infra/local/recovery.py).
 """
 
 import argparse
@@ -70,7 +71,13 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     from infra.local.persistence import LocalPersistence, TrackedMotoServer
-    from infra.local.recovery import SweeperSchedule, fail_interrupted_jobs
+    from infra.local.recovery import (
+        JOURNAL_FILE,
+        ExecutionJournal,
+        SweeperSchedule,
+        fail_interrupted_jobs,
+        resume_interrupted_jobs,
+    )
     from infra.moto_atomic import make_moto_dynamodb_atomic
     from infra.moto_memory import stop_moto_instance_tracking
 
@@ -111,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     services = build_services(settings)
     provision(services.dynamodb, services.s3, settings.table_name, settings.bucket_name, settings.aws_region)
     restored = 0
+    resumed: list[str] = []
     if not args.no_persist:
         persistence = LocalPersistence(
             args.data_dir, services.dynamodb, services.s3, settings.table_name, settings.bucket_name
@@ -118,7 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         restored = persistence.restore()
         moto_server.persistence = persistence  # from here on, every write to moto is saved
         persistence.start()
-    interrupted = fail_interrupted_jobs(services.dynamodb, settings.table_name)
+        moto_server.journal = ExecutionJournal(args.data_dir / JOURNAL_FILE)  # every execution's input
+        resumed = resume_interrupted_jobs(services, moto_server.journal)
+    interrupted = fail_interrupted_jobs(services.dynamodb, settings.table_name, resumed=resumed)
     sweeper = SweeperSchedule()
     sweeper.start()
     dev_key = os.environ.get("LOCAL_API_KEY", DEFAULT_DEV_KEY)
@@ -126,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     saved = "not saved (--no-persist)" if args.no_persist else f"saved to {args.data_dir}"
     storage = (
         f"  Storage:  moto at {settings.aws_endpoint_url}, {restored} items restored, {saved}\n"
-        f"  Recovery: {len(interrupted)} interrupted job(s) failed; sweeper every {sweeper.interval:g} s\n"
+        f"  Recovery: {len(resumed)} interrupted job(s) resumed, {len(interrupted)} interrupted job(s) failed"
+        f" (no input to resume from); sweeper every {sweeper.interval:g} s\n"
     )
     if args.storage_only:
         _serve_storage_only(args, storage, settings.table_name, settings.bucket_name)

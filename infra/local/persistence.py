@@ -16,6 +16,7 @@ content type, disposition, user metadata), `objects/<hh>/<sha256 of key>`.
 """
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 TABLE_FILE = "table.json"
 MANIFEST_FILE = "objects.json"
 OBJECTS_DIR = "objects"
+START_EXECUTION = "AWSStepFunctions.StartExecution"
 # DynamoDB operations that only read: every other request to moto may change something.
 _READ_TARGETS = ("GetItem", "BatchGetItem", "Query", "Scan", "Describe", "List")
 
@@ -69,16 +71,25 @@ def is_write_request(environ: dict[str, Any]) -> bool:
 
 
 class TrackedMotoServer(ThreadedMotoServer):
-    """moto's threaded server, marking `persistence` (once set) dirty on every write request."""
+    """moto's threaded server, marking `persistence` (once set) dirty on every write request and handing
+    each Step Functions StartExecution's input to `journal` (once set: infra/local/recovery.py)."""
 
     def __init__(self, persistence: "LocalPersistence | None", ip_address: str, port: int) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.persistence = persistence
+        self.journal: Any = None
 
     def _track_writes(self, app: Any) -> Any:
         def tracked(environ: dict[str, Any], start_response: Any) -> Any:
             if self.persistence is not None and is_write_request(environ):
                 self.persistence.mark_dirty()
+            if self.journal is not None and environ.get("HTTP_X_AMZ_TARGET") == START_EXECUTION:
+                body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                environ["wsgi.input"] = io.BytesIO(body)  # moto reads it next
+                try:
+                    self.journal.record(json.loads(body)["input"])
+                except (ValueError, KeyError, TypeError, OSError):  # the job starts anyway; it cannot resume
+                    log.warning("execution input not journaled", exc_info=True)
             return app(environ, start_response)
 
         return tracked

@@ -1,5 +1,6 @@
 """The embedded stack's storage survives `kill -9` (a real subprocess of `python -m infra.local_stack`),
-snapshots are never torn, S3 is mirrored incrementally, and interrupted jobs are failed on restart."""
+snapshots are never torn, S3 is mirrored incrementally, and interrupted jobs are resumed (or, without a
+journaled input, failed) on restart."""
 
 import json
 import os
@@ -16,9 +17,19 @@ import httpx
 import pytest
 from infra.local.persistence import MANIFEST_FILE, TABLE_FILE, LocalPersistence, is_write_request, write_atomically
 from infra.local.ports import free_port
-from infra.local.recovery import INTERRUPTED_REASON, fail_interrupted_jobs, sweeper_interval_seconds
+from infra.local.recovery import (
+    INTERRUPTED_REASON,
+    JOURNAL_FILE,
+    ExecutionJournal,
+    fail_interrupted_jobs,
+    resume_interrupted_jobs,
+    resumed_job,
+    sweeper_interval_seconds,
+)
 from infra.local_stack import DEFAULT_DEV_KEY
 from infra.provisioning import provision
+
+from voice_onboarding.domain.jobs import JobKind, PipelineJob, Stage
 
 REPO = Path(__file__).resolve().parents[2]
 PARTNER = "my-partner"
@@ -113,6 +124,36 @@ def test_voices_created_two_seconds_before_kill_9_are_there_after_restart(stack:
     assert downloaded.status_code == 200 and downloaded.content[:4] == b"OggS"
 
 
+@pytest.mark.slow
+def test_a_job_running_at_kill_9_is_resumed_and_completes_after_restart(
+    stack: Stack, espeak_ng: None, tmp_path: Path
+) -> None:
+    pytest.importorskip("resemblyzer")
+    from tests import audio_factory
+
+    stack.start()
+    assert stack.api.post(f"/voices/{PARTNER}/empty", data={"name": "resumed"}).status_code == 201
+    for index, text in enumerate(("The quick brown fox jumps over the lazy dog.", "She sells sea shells.")):
+        speech = audio_factory.speech(tmp_path / f"{index}.wav", text).read_bytes()
+        sample = stack.api.post(f"/voices/{PARTNER}/resumed/samples", files={"file": ("a.wav", speech, "audio/wav")})
+        assert sample.status_code == 201, sample.text
+    accepted = stack.api.post(f"/voices/{PARTNER}/resumed/embed")
+    assert accepted.status_code == 202, accepted.text
+    # Killed once the in_progress state is saved (flushes every 0.5 s), while the process' first GPU job
+    # still loads its engine (importing torch alone takes seconds).
+    time.sleep(1.0)
+    stack.kill9()
+
+    stack.start()
+    assert "1 interrupted job(s) resumed, 0 interrupted job(s) failed" in stack.output, stack.output
+    deadline = time.monotonic() + 180
+    while (voice := stack.api.get(f"/voices/{PARTNER}/resumed").json())["status"]["embedding"] == "in_progress":
+        assert time.monotonic() < deadline, voice
+        time.sleep(1)
+    assert voice["status"]["embedding"] == "completed", voice["status_reasons"]
+    assert len(voice["embedding_info"]["sample_scores"]) == 2
+
+
 def _wav() -> bytes:
     from tests import audio_factory
 
@@ -200,3 +241,53 @@ def test_interrupted_jobs_fail_with_a_reason_and_others_stay(aws: None) -> None:
 
 def test_local_sweeper_runs_on_the_template_schedule() -> None:
     assert sweeper_interval_seconds() == 300  # template.yaml: rate(5 minutes)
+
+
+def test_interrupted_jobs_resume_from_the_stage_they_were_in(client, services, dispatcher, wav_tone, tmp_path) -> None:
+    """What a restart does with the journaled inputs: a split-and-embed that had finished splitting runs
+    again as an embed job; a job with no journaled input is failed with the reason."""
+    journal = ExecutionJournal(tmp_path / JOURNAL_FILE)
+    created = client.post(
+        f"/api/voices/{PARTNER}", data={"name": "v1"}, files={"file": ("a.wav", wav_tone.read_bytes(), "audio/wav")}
+    )
+    assert created.status_code == 201, created.text
+    client.post(f"/api/voices/{PARTNER}", data={"name": "v2"}, files={"file": ("a.wav", wav_tone.read_bytes())})
+    split_and_embed, unjournaled = dispatcher.jobs
+    journal.record(split_and_embed.model_dump_json())
+    journal.record('{"not": "a pipeline job"}')  # other executions are ignored
+    # The process died while v1 was embedding: splitting had completed (the pipeline's start-embedding step).
+    services.voices.update_stage(
+        PARTNER,
+        "v1",
+        split_and_embed.owner_id,
+        Stage.SPLITTING,
+        {"splitting_status": "completed", "embedding_status": "in_progress"},
+    )
+    voice = services.voices.require(PARTNER, "v1")
+    assert (voice.splitting_status, voice.embedding_status) == ("completed", "in_progress")
+
+    restarted = ExecutionJournal(tmp_path / JOURNAL_FILE)  # read back from disk, as the next start does
+    resumed = resume_interrupted_jobs(services, restarted)
+    failed = fail_interrupted_jobs(services.dynamodb, services.settings.table_name, resumed=resumed)
+
+    assert resumed == [f"TENANT#{PARTNER}/VOICE#v1:embed"]
+    embed = dispatcher.jobs[-1]
+    assert embed.kind == JobKind.EMBED and embed.job_id != split_and_embed.job_id
+    assert (embed.partner, embed.name, embed.owner_id) == (PARTNER, "v1", split_and_embed.owner_id)
+    assert embed.params["tts_type"] == split_and_embed.params["tts_type"]
+    assert services.voices.require(PARTNER, "v1").embedding_status == "in_progress"
+    assert failed == [f"TENANT#{PARTNER}/VOICE#v2:splitting"]
+    v2 = services.voices.require(PARTNER, unjournaled.name)
+    assert v2.splitting_error == INTERRUPTED_REASON
+    assert restarted.job_for(unjournaled.owner_id) is None and restarted.job_for(embed.owner_id) is not None
+
+
+def test_resumed_job_is_the_kind_of_the_stages_left() -> None:
+    job = PipelineJob(kind=JobKind.SPLIT_AND_EMBED, partner="p", name="v", voice_id="id", params={"tts_type": "x"})
+    assert resumed_job(job, {Stage.SPLITTING, Stage.EMBEDDING}).kind == JobKind.SPLIT_AND_EMBED
+    assert resumed_job(job, {Stage.SPLITTING}).kind == JobKind.SPLIT_AND_EMBED
+    assert resumed_job(job, {Stage.EMBEDDING}).kind == JobKind.EMBED
+    assert resumed_job(job, set()) is None
+    assert resumed_job(job, {Stage.CLONE}) is None  # not this job's stage: nothing to resume it from
+    clone = PipelineJob(kind=JobKind.CLONE, partner="p", name="s", voice_id="sid", params={"tts_type": "x"})
+    assert resumed_job(clone, {Stage.CLONE}).kind == JobKind.CLONE
