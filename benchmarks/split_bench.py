@@ -4,10 +4,12 @@
                                      [--quality-only | --speed-only]
 
 Quality (benchmarks/split_quality.py): recordings with known ground truth (espeak voices and rates,
-pauses of 0.3-1.2 s, noise bursts, tones, a second speaker, noise floors of -60 to -35 dBFS), split by
-this splitter (with and without the Silero refinement), a slicer2 reimplementation and pydub
-`split_on_silence`, side by side: share of cuts in pauses, samples contaminated by noise/tone, durations
-against the target, DNSMOS and Silero cost per sample, bitrate of the files written.
+pauses of 0.3-1.2 s, noise bursts, tones, a second speaker, noise floors of -60 to -35 dBFS; and espeak-ng
+reading a text in one call, with its own 0.23-0.35 s sentence pauses, at 175 and 200 words per minute,
+with and without a floor), split by this splitter (with and without the Silero refinement), a slicer2
+reimplementation and pydub `split_on_silence`, side by side, and by the splitter per recording: share of
+cuts in pauses, samples contaminated by noise/tone, durations against the target, DNSMOS and Silero cost
+per sample, bitrate of the files written.
 
 Speed: wall time and peak RSS (largest single process, the splitter's ffmpeg decoder included) for:
   splitter   this project's streaming splitter (audio/splitter.py), as the split Lambda runs it

@@ -6,6 +6,11 @@ between sentences, then a noise floor added over everything. The ground truth is
 utterance's energy starts and ends on the clean signal (-60 dBFS in 10 ms frames, so quiet word tails
 count as speech), and where the noise and the tone lie.
 
+Plus espeak-ng reading a text in one call (tests/audio_factory.reading_recording), at its default rate and
+at 200 words per minute, with and without a noise floor: its own pauses, ~0.3 s between sentences (0.23 s
+fast), 0.15 s at commas, nothing inserted. Ground truth: the clean signal's runs above -60 dBFS, silences
+under 100 ms bridged (stop closures are inside words).
+
 A cut (a sample's start or end, except at the recording's edges) is
   in pause  when it lies between two stretches of sound, and
   clear     when it is also at least 100 ms from any of them (the splitter's rule).
@@ -29,6 +34,7 @@ from voice_onboarding.audio.splitter import SplitError, split_recording
 
 RATE = audio_factory.RATE
 RECORDINGS = audio_factory.GROUND_TRUTH_RECORDINGS
+READINGS = audio_factory.READING_RECORDINGS
 GUARD = 0.1  # seconds: the "clear" criterion
 Truth = audio_factory.GroundTruth
 build = audio_factory.ground_truth_recording
@@ -159,17 +165,28 @@ def score(tally: Tally, truth: Truth, pieces: list[tuple[float, float]], target:
 Splitter = Callable[[Path, float], list[tuple[float, float]]]
 
 
+def _label(truth: Truth) -> str:
+    if truth.path.stem.startswith("reading-"):
+        voice, speed, floor, _ = audio_factory.READING_RECORDINGS[int(truth.path.stem.split("-")[1])]
+    else:
+        voice, speed, floor, _ = RECORDINGS[int(truth.path.stem.split("-")[1]) % len(RECORDINGS)]
+        voice += " +events"
+    return f"{truth.path.stem} {voice} {speed}wpm {'no floor' if floor is None else f'{floor:.0f}dBFS'}"
+
+
 def run(recordings: int = 6, minutes: float = 2.0, sample_duration: int = 10) -> None:
     target, cap = float(sample_duration), 1.1 * sample_duration
     tallies = {name: Tally() for name in ("splitter", "splitter -silero", "slicer2", "pydub")}
+    per_recording: list[tuple[str, Tally | str]] = []
     costs: dict[str, float] = {"dnsmos": 0.0, "silero": 0.0, "samples": 0, "candidates": 0}
     bitrates: list[float] = []
     with tempfile.TemporaryDirectory() as workdir:
         folder = Path(workdir)
         started = time.perf_counter()
         truths = [build(folder, i, minutes) for i in range(recordings)]
+        truths += [audio_factory.reading_recording(folder, i, minutes) for i in range(len(READINGS))]
         total = sum(t.duration for t in truths)
-        print(f"Quality: {recordings} recordings, {total / 60:.1f} min in all, target {sample_duration} s "
+        print(f"Quality: {len(truths)} recordings, {total / 60:.1f} min in all, target {sample_duration} s "
               f"(generated in {time.perf_counter() - started:.1f} s)")  # fmt: skip
         for truth in truths:
             for name, refine in (("splitter", True), ("splitter -silero", False)):
@@ -179,10 +196,16 @@ def run(recordings: int = 6, minutes: float = 2.0, sample_duration: int = 10) ->
                     result = split_recording(truth.path, out, 100, sample_duration, refine=refine)
                 except SplitError as error:
                     print(f"  {truth.path.name}: {error}")
+                    if refine:
+                        per_recording.append((_label(truth), str(error)))
                     continue
                 tallies[name].seconds += time.perf_counter() - started
-                score(tallies[name], truth, [(s.start, s.start + s.duration) for s in result.samples], target, cap)
+                pieces = [(s.start, s.start + s.duration) for s in result.samples]
+                score(tallies[name], truth, pieces, target, cap)
                 if refine:
+                    own = Tally()
+                    score(own, truth, pieces, target, cap)
+                    per_recording.append((_label(truth), own))
                     costs["dnsmos"] += result.timings["dnsmos"]
                     costs["silero"] += result.timings["silero"]
                     costs["candidates"] += result.timings["candidates"]
@@ -193,6 +216,14 @@ def run(recordings: int = 6, minutes: float = 2.0, sample_duration: int = 10) ->
                 pieces = splitter(truth.path, target)
                 tallies[name].seconds += time.perf_counter() - started
                 score(tallies[name], truth, pieces, target, cap)
+    print(f"Splitter per recording:\n{'recording':<44} {'samples':>7} {'cuts':>5} {'%pause':>8} {'%clear':>8} "
+          f"{'mean/T':>8} {'max/T':>7} {'>cap':>5}")  # fmt: skip
+    for label, outcome in per_recording:
+        if isinstance(outcome, str):
+            print(f"{label:<44} refused: {outcome}")
+            continue
+        row = outcome.row("", target).split()
+        print(f"{label:<44} {row[0]:>7} {row[1]:>5} {row[2]:>8} {row[3]:>8} {row[6]:>8} {row[7]:>7} {row[8]:>5}")
     print(HEADER)
     for name, tally in tallies.items():
         print(tally.row(name, target))

@@ -248,6 +248,58 @@ def ground_truth_recording(folder: Path, index: int, minutes: float = 2.0, event
     return truth
 
 
+# --- one espeak-ng call reading a text: its own short pauses (tests/audio and split_quality) -------------
+# espeak-ng pauses ~0.3 s between sentences at its default 175 words per minute, ~0.25 s at 200, ~0.15 s at
+# commas: what a brisk reader does, and what a new user's first synthetic test recording looks like.
+# (voice, words per minute, noise floor dBFS or None, noise colour)
+READING_RECORDINGS = [
+    ("en-us", 175, None, ""),
+    ("en-us", 175, -60.0, "pink"),
+    ("en-us", 200, None, ""),
+    ("en-gb+f3", 200, -50.0, "white"),
+]
+MIN_TRUE_PAUSE = 0.1  # seconds: shorter silences of the clean signal are inside a word (stop closures)
+
+
+def reading_recording(folder: Path, index: int, minutes: float = 2.0) -> GroundTruth:
+    """About `minutes` of text read by espeak-ng in one call (its natural pauses), at 44.1 kHz like a
+    phone's WAV. Sounds are the clean signal's runs above -60 dBFS in 10 ms frames, silences shorter than
+    MIN_TRUE_PAUSE bridged."""
+    require_espeak()
+    voice, speed, floor_dbfs, colour = READING_RECORDINGS[index % len(READING_RECORDINGS)]
+    rng = random.Random(100 + index)
+    # ~3 s per sentence at 175 words per minute
+    text = " ".join(rng.choice(VARIED_SENTENCES) for _ in range(int(minutes * 60 / 3 * speed / 175) + 1))
+    raw = folder / f"reading-{index}.txt"
+    raw.write_text(text)
+    wav = folder / f"reading-{index}-raw.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-f", str(raw), "-w", str(wav)], check=True)
+    with wave.open(str(wav)) as w:
+        assert w.getframerate() == RATE
+        audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    hop = int(TRUTH_FRAME * RATE)
+    frames = audio[: audio.size // hop * hop].reshape(-1, hop)
+    loud = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12) > -60
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
+    sounds: list[tuple[float, float]] = []
+    step = hop / RATE  # 220 samples: not exactly TRUTH_FRAME, which would drift over minutes
+    for lo, hi in zip(edges[::2] * step, edges[1::2] * step, strict=True):
+        if sounds and lo - sounds[-1][1] < MIN_TRUE_PAUSE:
+            sounds[-1] = (sounds[-1][0], float(hi))
+        else:
+            sounds.append((float(lo), float(hi)))
+    if floor_dbfs is not None:
+        audio = audio + 10 ** (floor_dbfs / 20) * _noise(audio.size, colour, np.random.default_rng(index))
+    truth = GroundTruth(path=folder / f"reading-{index}.wav", duration=audio.size / RATE, sounds=sounds)
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "f32le", "-ar", str(RATE), "-ac", "1", "-i", "-",
+         "-ar", "44100", "-c:a", "pcm_s16le", str(truth.path)],
+        input=np.clip(audio, -1, 1).astype("<f4").tobytes(),
+        check=True,
+    )  # fmt: skip
+    return truth
+
+
 def load_pcm(path: Path, rate: int) -> np.ndarray:
     """Any audio file as mono float32 at `rate`."""
     pcm = subprocess.run(

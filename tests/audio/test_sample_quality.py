@@ -53,6 +53,29 @@ def test_every_cut_is_in_a_pause_clear_of_speech_and_no_sample_holds_noise_or_to
             assert min(end, hi) - max(start, lo) <= 0.05, (sample, (lo, hi))
 
 
+@pytest.mark.parametrize(
+    "reading",
+    [0, 1, 2, 3],
+    ids=lambda i: "{} {}wpm floor {}".format(*audio_factory.READING_RECORDINGS[i][:3]),
+)
+def test_a_brisk_reader_with_short_sentence_pauses_gets_samples_cut_in_those_pauses(
+    reading, espeak_ng, tmp_path_factory
+):
+    """espeak-ng reading a text pauses only ~0.3 s between sentences (0.23 s at 200 words per minute): too
+    short for the full guard on both sides, so each cut lies in the pause's middle, never in a word."""
+    folder = tmp_path_factory.mktemp("reading")
+    truth = audio_factory.reading_recording(folder, reading, minutes=0.75)
+    result = split_recording(truth.path, folder / "out", max_samples=25, sample_duration=8)
+    assert len(result.samples) >= 3
+    for sample in result.samples:
+        assert 0.6 * 8 <= sample.duration <= 1.1 * 8, sample
+        for cut in (sample.start, sample.start + sample.duration):
+            if 0.05 < cut < truth.duration - 0.05:
+                assert not any(lo < cut < hi for lo, hi in truth.sounds), (cut, sample)
+                nearest = min(min(abs(cut - lo), abs(cut - hi)) for lo, hi in truth.sounds)
+                assert nearest >= 0.05, (cut, nearest)
+
+
 def test_samples_are_normalised_to_the_loudness_target(speech_recording, tmp_path):
     quiet = tmp_path / "quiet.wav"  # the same speech 15 dB quieter: the gain must bring it back
     subprocess.run(

@@ -206,3 +206,28 @@ def test_unbroken_sound_longer_than_a_sample_is_skipped_not_cut():
         (first, 1400 + GUARD_FRAMES),
         (1400 + GUARD_FRAMES, 1700 + GUARD_FRAMES),
     ]
+
+
+def test_short_pauses_are_cut_in_their_middle_only_where_the_speaker_never_pauses_longer():
+    frames = 4000
+    speech = np.zeros(frames, bool)
+    # 0-60 s: a brisk reader, 3 s sentences and 0.24 s pauses (8 frames: too short for the guard twice).
+    for start in range(0, 2000, 108):
+        speech[start : start + 100] = True
+    # 60-120 s: a speaker with 0.6 s pauses between sentences and two 0.15 s dips between words in each.
+    for start in range(2100, 4000, 120):
+        speech[start : start + 100] = True
+        speech[start + 30 : start + 35] = False
+        speech[start + 65 : start + 70] = False
+    speech_map = vad.SpeechMap(speech=speech, noise=np.zeros(frames, bool), floor_db=np.full(frames, -70.0))
+    segments = plan_segments(speech_map, sample_duration=10)
+    reader = [s for s in segments if s.end <= 2000]
+    assert len(reader) >= 4  # the brisk reader gives samples
+    for segment in reader:
+        for cut in (segment.start, segment.end):
+            assert cut == 0 or 102 <= cut % 108 <= 106  # in a pause, at least 2 frames from its sentences
+    assert len(segments) - len(reader) >= 4
+    for segment in segments[len(reader) :]:
+        for cut in (segment.start, segment.end):
+            # never in a dip between words: only in the sentence pauses, with the full guard
+            assert 100 + GUARD_FRAMES <= (cut - 2100) % 120 <= 120 - GUARD_FRAMES, cut

@@ -217,7 +217,8 @@ SAMPLE_DURATION_RULE = (
     f"Target seconds per sample. Every sample lasts between {quality.MIN_LENGTH_FRACTION:g} and "
     f"{quality.MAX_LENGTH_FRACTION:g} times this ({quality.MAX_LENGTH_FRACTION:g} times is a hard cap: 15 gives "
     f"samples of {15 * quality.MIN_LENGTH_FRACTION:g} to {15 * quality.MAX_LENGTH_FRACTION:g} s), cut only inside "
-    f"pauses at least {quality.CUT_GUARD_SECONDS * 1000:.0f} ms from speech, normalised to "
+    f"pauses, at least {quality.CUT_GUARD_SECONDS * 1000:.0f} ms from speech (in the middle of shorter pauses), "
+    f"normalised to "
     f"{quality.LOUDNESS_TARGET_LUFS:g} LUFS and stored as Opus {quality.OPUS_BITRATE_KBPS} kb/s mono."
 )
 

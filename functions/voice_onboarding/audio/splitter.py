@@ -3,9 +3,11 @@
 1. Decode: ffmpeg streams 16 kHz mono s16le PCM through a pipe, read in 60 s windows and reduced to
    per-frame features (audio/vad.py); memory stays flat with the recording's length.
 2. Detect speech (adaptive noise floor, noise/tone rejection, word tails judged against the local floor)
-   and find the cut points: in each pause, the quietest frame at least CUT_GUARD_SECONDS from speech.
+   and find the cut points: in each pause, the quietest frame at least CUT_GUARD_SECONDS from speech
+   (in a pause too short for that on both sides, the quietest frame of its middle).
 3. Plan segments greedily: from a cut, the cut closest to the target among those 0.6-1.1 x away,
-   preferring longer pauses (sentence ends); never across a long silence or a noise stretch.
+   preferring longer pauses (sentence ends), and short pauses only where no full one is within reach;
+   never across a long silence or a noise stretch.
 4. Score every segment (speech ratio, SNR, clipping), drop unusable ones. The best-ranked candidates are
    decoded again on their own: Silero VAD checks that no speech lies near their cuts (moving a cut
    further into its pause if it does), then loudness (BS.1770) and DNSMOS P.835 are measured. The best
@@ -45,6 +47,11 @@ LONG_SILENCE_SECONDS = 1.5  # a sample never spans a silence this long
 # detected speech edge can be up to a frame late (an onset rising out of the noise floor).
 GUARD_FRAMES = int(np.ceil(CUT_GUARD_SECONDS / FRAME_SECONDS - 1e-9)) + 1
 EDGE_PAUSE_SECONDS = 0.3
+# A pause shorter than twice the guard (espeak-ng's 0.3 s between sentences, 0.23 s at 200 words per
+# minute, a brisk reader's) still takes a cut, at the quietest point of its middle part, at least this many
+# frames from speech on each side; the speech detector's shortest pause (vad.MIN_PAUSE_SECONDS, 5 frames)
+# always allows that much, so every detected pause can hold a cut.
+MIN_GUARD_FRAMES = 2
 SILENT_DBFS = -55.0  # a recording whose loud parts stay below this is silent
 # Thresholds shared with the worker (contract/quality.py): a sample is rejected when it is distorted,
 # noise-dominated, mostly pauses or perceptually degraded; it lasts 0.6-1.1 x the target.
@@ -124,9 +131,18 @@ class _Pause(BaseModel):
     start: int
     end: int
     hard: bool  # a long silence, noise or a recording edge: a sample never spans it
+    short: bool = False  # too short for the full guard on both sides: its cuts use a reduced one
     end_cut: int | None
     start_cut: int | None
     clear: tuple[int, int]
+
+
+def _guard(clean_frames: int, bounded: bool) -> int:
+    """Frames a cut keeps from the speech (or noise) around a clean stretch of `clean_frames`: the full
+    guard, or, in a pause too short to hold it on both sides (a brisk reader's 0.2-0.3 s between
+    sentences), half the pause, so the cut's window is the pause's middle. `bounded`: sound on both sides
+    (not a recording edge)."""
+    return min(GUARD_FRAMES, clean_frames // 2 if bounded else clean_frames)
 
 
 def _quietest(level: np.ndarray, lo: int, hi: int) -> int:
@@ -134,7 +150,6 @@ def _quietest(level: np.ndarray, lo: int, hi: int) -> int:
 
 
 def _pause(start: int, end: int, n: int, noise: np.ndarray, level: np.ndarray, long_silence: int) -> _Pause:
-    guard = GUARD_FRAMES
     edge = int(round(EDGE_PAUSE_SECONDS / FRAME_SECONDS))
     gap_noise = np.flatnonzero(noise[start:end])
     # Clean part of the gap: after the speech before it (or the recording start) and before the first
@@ -142,19 +157,26 @@ def _pause(start: int, end: int, n: int, noise: np.ndarray, level: np.ndarray, l
     before_end = start + int(gap_noise[0]) if gap_noise.size else end
     after_start = start + int(gap_noise[-1]) + 1 if gap_noise.size else start
     # A recording edge needs no guard: nothing lies beyond it to be cut off.
-    end_lo, end_hi = min(start + guard, n), min(start + guard + edge, before_end - guard if end < n else n)
-    start_lo = max(after_start + guard if start > 0 else 0, end - guard - edge)
-    start_hi = max(end - guard, 0) if start == 0 else end - guard
-    end_ok = start > 0 and end_lo <= end_hi
-    start_ok = end < n and start_lo <= start_hi
+    end_guard = _guard(before_end - start, bounded=before_end < n)
+    end_lo = min(start + end_guard, n)
+    end_hi = min(start + end_guard + edge, before_end - end_guard if before_end < n else n)
+    start_guard = _guard(end - after_start, bounded=after_start > 0)
+    start_lo = max(after_start + start_guard if after_start > 0 else 0, end - start_guard - edge)
+    start_hi = max(end - start_guard, 0)
+    # The reduced guard is for clean short pauses only: next to noise, where speech detection is least sure
+    # of its edges, a cut keeps the full guard.
+    least = GUARD_FRAMES if gap_noise.size else MIN_GUARD_FRAMES
+    end_ok = start > 0 and end_lo <= end_hi and end_guard >= least
+    start_ok = end < n and start_lo <= start_hi and start_guard >= least
     if end_ok and start_ok and end_hi >= start_lo:  # a short pause: one cut serves both samples
         end_cut = start_cut = _quietest(level, end_lo, start_hi)
     else:
         end_cut = _quietest(level, end_lo, end_hi) if end_ok else None
         start_cut = _quietest(level, start_lo, start_hi) if start_ok else None
     hard = end - start >= long_silence or gap_noise.size > 0 or start == 0 or end == n
-    clear = (end_lo, before_end - guard if end < n else n)
-    return _Pause(start=start, end=end, hard=hard, end_cut=end_cut, start_cut=start_cut, clear=clear)
+    clear = (after_start + start_guard if after_start > 0 else 0, before_end - end_guard if before_end < n else n)
+    short = min(end_guard if end_ok else GUARD_FRAMES, start_guard if start_ok else GUARD_FRAMES) < GUARD_FRAMES
+    return _Pause(start=start, end=end, hard=hard, end_cut=end_cut, start_cut=start_cut, clear=clear, short=short)
 
 
 def _pauses(speech_map: SpeechMap, level: np.ndarray) -> list[_Pause]:
@@ -174,6 +196,19 @@ def _pauses(speech_map: SpeechMap, level: np.ndarray) -> list[_Pause]:
     return pauses
 
 
+def _full_pause_ahead(pauses: list[_Pause], i: int, longest: int) -> bool:
+    """Whether a pause long enough for the full guard follows pause i within a sample's length (before any
+    hard boundary): then this speaker pauses fully between sentences, and i is more likely a dip between words."""
+    for pause in pauses[i + 1 :]:
+        if pause.start - pauses[i].end > longest:
+            return False
+        if not pause.short and (pause.end_cut is not None or pause.start_cut is not None):
+            return True
+        if pause.hard:
+            return False
+    return False
+
+
 def plan_segments(speech_map: SpeechMap, sample_duration: float, level: np.ndarray | None = None) -> list[Segment]:
     """Greedy left-to-right: each segment starts and ends at a cut and lasts 0.6-1.1 x the target.
     Stretches that cannot give one (a fragment before a long silence, unbroken sound) are skipped.
@@ -189,7 +224,7 @@ def plan_segments(speech_map: SpeechMap, sample_duration: float, level: np.ndarr
     i = 0  # index of the pause the next segment starts in
     while i < len(pauses) - 1:
         begin = pauses[i].start_cut
-        if begin is None:
+        if begin is None or (pauses[i].short and _full_pause_ahead(pauses, i, longest)):
             i += 1
             continue
         reachable: list[int] = []
@@ -202,6 +237,9 @@ def plan_segments(speech_map: SpeechMap, sample_duration: float, level: np.ndarr
                 reachable.append(j)
             if pauses[j].hard:
                 break
+        # Short pauses only where no full one is within reach: a brisk reader's sentence ends, not the dips
+        # between words that a speaker who does pause fully between sentences makes.
+        reachable = [j for j in reachable if not pauses[j].short] or reachable
         ends = {j: int(pauses[j].end_cut or 0) for j in reachable}
         fitting = [j for j in reachable if shortest <= ends[j] - begin <= longest]
         if fitting:

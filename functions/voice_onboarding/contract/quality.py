@@ -9,7 +9,8 @@ MIN_DNSMOS_OVRL = 1.6  # DNSMOS P.835 overall (1..5) below this: heavily degrade
 # Sample length: every split sample lasts MIN..MAX x the asked sample_duration; MAX is a hard cap.
 MIN_LENGTH_FRACTION = 0.6
 MAX_LENGTH_FRACTION = 1.1
-# A cut lies in a pause at least this far from speech energy (word tails included).
+# A cut lies in a pause at least this far from speech energy (word tails included), or in the middle of a
+# pause shorter than twice this (the splitter's MIN_GUARD_FRAMES still keep it 60 ms from speech).
 CUT_GUARD_SECONDS = 0.1
 
 # Loudness of every split sample (EBU R128 / ITU-R BS.1770): integrated target and peak ceiling.
