@@ -20,6 +20,8 @@ if not __package__:
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from gpu_worker import transfer
+from gpu_worker.callback import Callback, JobCancelled
 from gpu_worker.engines import EngineUnavailable
 from gpu_worker.progress import Progress
 from voice_onboarding.contract.gpu import KINDS, JobInput
@@ -41,10 +43,18 @@ def handler(job: dict[str, Any]) -> dict[str, Any]:
         inp = _input.validate_python(job.get("input") or {})
     except ValidationError as exc:
         return {"error": _validation_message(exc)}
-    progress = Progress(job)
+    # The job's callback (progress = heartbeat, late-signed upload URLs) runs for the whole task: its
+    # keep-alive thread beats while a model loads or a long step runs.
+    with Callback(inp.callback) as callback, transfer.job_callback(callback):
+        return _run(job, inp, Progress(job, callback))
+
+
+def _run(job: dict[str, Any], inp: Any, progress: Progress) -> dict[str, Any]:
     try:
         # Imported on first use: a task pulls in torch and its engine's packages.
         result = importlib.import_module(TASKS[inp.kind]).run(inp, progress)
+    except JobCancelled:
+        return {"error": "cancelled"}
     except EngineUnavailable as exc:
         return {"error": str(exc), **_refresh(exc)}
     except httpx.HTTPStatusError as exc:

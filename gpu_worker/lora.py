@@ -95,8 +95,11 @@ def train(
     loss_fn: Callable[[Batch], torch.Tensor],
     batches: Sequence[Batch],
     hp: LoraHyperparameters,
+    progress: Callable[[str], None] | None = None,
 ) -> list[float]:
-    """AdamW on the adapter only (grad-norm clip 1.0), cycling through `batches`; the loss per step."""
+    """AdamW on the adapter only (grad-norm clip 1.0), cycling through `batches`; the loss per step.
+    `progress` hears about every hundredth of the run: the user sees the step, and a cancelled job stops
+    here (the worker's progress raises once the API says the run is over)."""
     torch.manual_seed(hp.seed)
     optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=0.0)
     history: list[float] = []
@@ -107,6 +110,8 @@ def train(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         history.append(float(loss.detach()))
+        if progress is not None and (step + 1) % max(1, hp.steps // 100) == 0:
+            progress(f"training step {step + 1}/{hp.steps}, loss {history[-1]:.3f}")
     return history
 
 

@@ -18,6 +18,7 @@ import signal
 from pathlib import Path
 
 from infra.cfn_template import REPO_ROOT
+from infra.local.pipeline import LOCAL_GPU_POLL_SECONDS
 from voice_onboarding.contract.engines import KYUTAI_POCKET, RESEMBLYZER
 
 DEFAULT_DEV_KEY = "vk_local_dev_key"
@@ -59,8 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--gpu-poll-seconds",
         type=int,
-        default=int(os.environ.get("LOCAL_GPU_POLL_SECONDS", "2")),
-        help="the GPU wait's fallback poll period (template parameter GpuFallbackPollSeconds, 600 deployed)",
+        default=int(os.environ.get("LOCAL_GPU_POLL_SECONDS", str(LOCAL_GPU_POLL_SECONDS))),
+        help="the GPU wait's heartbeat period: a period with no worker heartbeat polls the run and fails a "
+        "silent worker (template parameter GpuFallbackPollSeconds, 600 deployed)",
     )
     parser.add_argument(
         "--storage-only", action="store_true", help="serve only the storage (moto on --host:--moto-port), no API"

@@ -32,6 +32,7 @@ from infra.moto_atomic import make_moto_dynamodb_atomic
 from infra.provisioning import provision
 from moto import mock_aws
 
+from gpu_worker import callback as gpu_worker_callback
 from tests import audio_factory
 from tests.pipeline.engine import Engine, record_retry_sleeps
 from voice_onboarding.api.app import create_app
@@ -111,6 +112,17 @@ def engine(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engi
         return webhook_app.post(target.raw_path.decode(), json=body).status_code
 
     monkeypatch.setattr(local_gpu, "post_webhook", post_webhook)
+
+    def worker_callback(method: str, url: str, token: str, body: dict[str, Any]) -> tuple[int, Any]:
+        # The worker's progress/heartbeat and upload-URL calls reach the same API.
+        engine.callbacks.append(httpx.URL(url).path)
+        headers = {"Authorization": f"Bearer {token}"}
+        response = webhook_app.request(method, httpx.URL(url).raw_path.decode(), json=body, headers=headers)
+        if response.status_code == 200 and "url" in response.json():
+            engine.signed_urls.append(response.json()["url"])
+        return response.status_code, response.json()
+
+    monkeypatch.setattr(gpu_worker_callback, "send", worker_callback)
     # The GPU steps run the real worker in-process on CPU, as in the local stack.
     with override(services=services, gpu_client=InProcessGpuClient()), lambda_client(engine.lambdas):
         yield engine

@@ -120,7 +120,9 @@ def train(
     try:
         progress(f"training LoRA (rank {hp.rank}) on {len(params) // 2} linear layers, {hp.steps} steps")
         lm.train()
-        history = lora.train(params, lambda b: lm_loss(lm, b["codes"], conditions(engine)), batches[:n_train], hp)
+        history = lora.train(
+            params, lambda b: lm_loss(lm, b["codes"], conditions(engine)), batches[:n_train], hp, progress
+        )
         lm.eval()
         with torch.no_grad():
             adapted_eval = float(lm_loss(lm, heldout["codes"], conditions(engine)))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from gpu_worker import audio, transfer, voices
-from voice_onboarding.contract.gpu import CloneInput, CloneResult
+from voice_onboarding.contract.gpu import CloneInput, CloneResult, output_name
 
 
 def run(inp: CloneInput, progress: Callable[[str], None]) -> dict:
@@ -33,7 +33,7 @@ def run(inp: CloneInput, progress: Callable[[str], None]) -> dict:
             np.save(buf, engine.embed(wav, audio.SAMPLE_RATE))
             data = buf.getvalue()
     progress("uploading voice conditioning")
-    transfer.upload(inp.outputs.voice_conditioning, data)
+    transfer.upload(inp.outputs.voice_conditioning, data, output=output_name("voice_conditioning"))
     return CloneResult(
         tts_type=inp.tts_type, embedding_dim=engine.embedding_dim, reference_duration=round(duration, 3)
     ).model_dump()

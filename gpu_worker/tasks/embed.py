@@ -21,7 +21,14 @@ import numpy as np
 from gpu_worker import audio, scoring, transfer, voices
 from gpu_worker.engines import Engine, speaker_encoder
 from voice_onboarding.contract.engines import capabilities
-from voice_onboarding.contract.gpu import EmbedInput, EmbedResult, SampleScore, TestSampleOut, test_filename
+from voice_onboarding.contract.gpu import (
+    EmbedInput,
+    EmbedResult,
+    SampleScore,
+    TestSampleOut,
+    output_name,
+    test_filename,
+)
 from voice_onboarding.contract.quality import MIXED_WINDOW_SECONDS
 
 NO_SYNTHESIS_NOTE = "engine {name} cannot synthesize: no test samples; scores use sample-vs-centroid similarity only"
@@ -96,7 +103,12 @@ def run(inp: EmbedInput, progress: Callable[[str], None]) -> dict:
                     wav, sr = engine.synthesize(sentence, voice)
                     sims.append(_similarity(engine, wav, sr, emb[i]))
                     if name in inp.outputs.test_samples:
-                        transfer.upload(str(inp.outputs.test_samples[name]), audio.encode_opus(wav, sr), "audio/ogg")
+                        transfer.upload(
+                            str(inp.outputs.test_samples[name]),
+                            audio.encode_opus(wav, sr),
+                            "audio/ogg",
+                            output=output_name("test_samples", name),
+                        )
                         test_samples.append(TestSampleOut(sample_index=sample.index, sentence_index=j, filename=name))
                 if sims:
                     test_sims[sample.index] = float(np.mean(sims))
@@ -110,7 +122,7 @@ def run(inp: EmbedInput, progress: Callable[[str], None]) -> dict:
         t = time.perf_counter()
         progress("uploading embedding zip")
         data = _zip(engine, inp, emb, centroid, scored, artifacts, note)
-        transfer.upload(inp.outputs.embedding_zip, data, "application/zip")
+        transfer.upload(inp.outputs.embedding_zip, data, "application/zip", output=output_name("embedding_zip"))
         timings["upload"] = time.perf_counter() - t
     return EmbedResult(
         tts_type=inp.tts_type,

@@ -12,7 +12,7 @@ import torch
 from gpu_worker import audio, features, lora, scoring, transfer
 from gpu_worker.engines import Engine, get_engine
 from voice_onboarding.contract.engines import KYUTAI, capabilities
-from voice_onboarding.contract.gpu import TrainLoraInput, TrainLoraResult
+from voice_onboarding.contract.gpu import TrainLoraInput, TrainLoraResult, output_name
 
 MAX_FRAMES = 600  # ~10 s of log-mel per item keeps a CPU step cheap
 
@@ -37,9 +37,11 @@ def run(inp: TrainLoraInput, progress: Callable[[str], None]) -> dict:
             result = _train_cpu(engine, paths, transcripts, inp, work, progress)
         zip_bytes, eval_audio = result.pop("adapter_zip"), result.pop("evaluation_audio")
         progress("uploading adapter")
-        transfer.upload(inp.outputs.adapter, zip_bytes, "application/zip")
+        transfer.upload(inp.outputs.adapter, zip_bytes, "application/zip", output=output_name("adapter"))
         if eval_audio is not None and inp.outputs.evaluation_audio is not None:
-            transfer.upload(str(inp.outputs.evaluation_audio), eval_audio, "audio/ogg")
+            transfer.upload(
+                str(inp.outputs.evaluation_audio), eval_audio, "audio/ogg", output=output_name("evaluation_audio")
+            )
             result["evaluation"]["evaluation_audio_uploaded"] = True
     return TrainLoraResult(
         tts_type=inp.tts_type, hyperparameters=inp.hyperparameters.model_dump(), **result
@@ -78,7 +80,7 @@ def _train_cpu(
     progress(f"training LoRA: {inp.hyperparameters.steps} steps on {n_train} items")
     params = lora.add_lora(model, inp.hyperparameters)
     model.train()
-    history = lora.train(params, lambda b: model(**b), train_batches, inp.hyperparameters)
+    history = lora.train(params, lambda b: model(**b), train_batches, inp.hyperparameters, progress)
     model.eval()
 
     progress("evaluating")

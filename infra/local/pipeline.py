@@ -5,9 +5,14 @@ applied as CloudFormation would: `!GetAtt <Function>.Arn` becomes a local functi
 `InProcessLambda`), `!Ref <Parameter>` the parameter's default unless overridden. Locally only
 `GpuFallbackPollSeconds` is overridden (a shorter Wait between GPU polls).
 
-The one moto internal used is the seam moto's engine gets its Lambda client from:
-`boto_client_for` as imported by `...state_task.lambda_eval_utils` (checked with moto 5.2.5, pinned in
-pyproject.toml; tests/infra/test_local_pipeline.py fails loudly if an upgrade moves it).
+Two moto internals are used (checked with moto 5.2.5, pinned in pyproject.toml;
+tests/infra/test_local_pipeline.py fails loudly if an upgrade moves them):
+- the seam moto's engine gets its Lambda client from: `boto_client_for` as imported by
+  `...state_task.lambda_eval_utils`;
+- `CallbackEndpoint.setup_heartbeat_endpoint`: moto sets up a task's heartbeat timer after the task's
+  Lambda returned, so a SendTaskSuccess sent by that Lambda itself (the GPU wait's poll, when the run has
+  already ended) never wakes a wait with HeartbeatSeconds, which then times out. On AWS the token takes
+  the outcome at once; locally the new timer is woken when the outcome is already there.
 """
 
 import json
@@ -23,8 +28,9 @@ from infra.local.lambdas import ACCOUNT_ID, InProcessLambda, function_arn
 STATE_MACHINE_RESOURCE = "VoicePipeline"
 STATE_MACHINE_NAME = "voice-pipeline"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/voice-pipeline-local"
-# The GPU poll Wait locally (10 s deployed): a laptop run should not idle between polls.
-LOCAL_GPU_POLL_SECONDS = 2
+# The GPU wait's heartbeat period locally (600 s deployed): the in-process worker beats every third of it
+# and its webhook ends the wait, so this only bounds how long a silent or lost run goes unnoticed.
+LOCAL_GPU_POLL_SECONDS = 15
 TERMINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 # Which Lambda client moto's engine uses; None = moto's own (which would need Docker).
@@ -94,12 +100,30 @@ def _seam() -> Any:
 _moto_boto_client_for: Any = None
 
 
+def _heartbeat_sees_early_outcome() -> None:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    original = CallbackEndpoint.setup_heartbeat_endpoint
+    if getattr(original, "_early_outcome", False):
+        return
+
+    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
+        endpoint = original(self, heartbeat_seconds)
+        if self.get_outcome() is not None:
+            endpoint.notify()  # the task's own Lambda already resumed it
+        return endpoint
+
+    setup_heartbeat_endpoint._early_outcome = True  # type: ignore[attr-defined]
+    CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint
+
+
 def install_lambda_client(client: InProcessLambda | None) -> None:
     """Route the engine's Lambda tasks to `client` (process-wide: the engine runs executions on its own
     threads). None restores moto's client."""
     global _lambda_client, _installed, _moto_boto_client_for
     with _seam_lock:
         if not _installed:
+            _heartbeat_sees_early_outcome()
             module = _seam()
             _moto_boto_client_for = module.boto_client_for
             module.boto_client_for = _engine_boto_client_for

@@ -58,7 +58,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         MAX_DIRECT_UPLOAD_BYTES=str(STACK_DIRECT_LIMIT),
         # Bundles above this answer 307 to a presigned storage URL: the client follows it.
         MAX_INLINE_DOWNLOAD_BYTES=str(STACK_INLINE_DOWNLOAD_LIMIT),
-        LOCAL_GPU_POLL_SECONDS="1",  # the pipeline's Wait between GPU polls: 1 s instead of 10 s
+        # The GPU wait's heartbeat period (600 s deployed): the real worker beats every 10 / 3 s, its webhook
+        # ends the wait.
+        LOCAL_GPU_POLL_SECONDS="10",
         POWERTOOLS_LOG_LEVEL="WARNING",
     )
     with log.open("w") as out:

@@ -74,7 +74,7 @@ def test_local_definition_is_the_deployed_one_with_local_substitutions() -> None
     deployed = json.loads((REPO_ROOT / "infra/statemachine/voice_pipeline.asl.json").read_text())
     assert definition.keys() == deployed.keys() and definition["States"].keys() == deployed["States"].keys()
     assert definition["States"]["GpuSubmit"]["Parameters"]["FunctionName"].endswith(":function:GpuSubmitFunction")
-    assert "StringToJson('2')" in definition["States"]["Init"]["Parameters"]["config"]["await_seconds.$"]
+    assert "StringToJson('2')" in definition["States"]["Init"]["Parameters"]["config"]["heartbeat_seconds.$"]
 
 
 @pytest.fixture

@@ -34,13 +34,17 @@ class Engine:
     retry_sleeps: list[float] = field(default_factory=list)
     # Webhook URLs the in-process GPU worker called when its runs ended.
     webhooks: list[str] = field(default_factory=list)
+    # Paths of the worker's callbacks (progress, upload-url), in call order.
+    callbacks: list[str] = field(default_factory=list)
+    # Upload URLs the API signed for workers at upload time.
+    signed_urls: list[str] = field(default_factory=list)
 
     def override(self, logical_id: str, handler: Handler) -> None:
         """Serve one template function with `handler` (a failing or slow step)."""
         self.lambdas.overrides[logical_id] = handler
 
     def set_poll_seconds(self, seconds: int) -> None:
-        """The GPU wait's fallback poll period."""
+        """The GPU wait's heartbeat period (a wait that hears nothing for this long polls RunPod)."""
         create_state_machine(self.sfn, {"GpuFallbackPollSeconds": seconds})
 
     def start(self, job: PipelineJob) -> str:

@@ -1,6 +1,6 @@
 """Shared helpers of the pipeline and GPU-dispatch tests: voices with samples, a fake GPU worker."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
@@ -107,11 +107,28 @@ class FakeWorker:
         }
 
 
+EXPIRED = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+
+
 @contextmanager
-def s3_over_http(blobs: BlobStore) -> Iterator[None]:
-    """What the worker's httpx GET/PUT on a presigned URL would do against S3, done on moto."""
+def s3_over_http(
+    blobs: BlobStore, expired: set[str] | Callable[[httpx.Request], bool] | None = None
+) -> Iterator[list[tuple[str, int]]]:
+    """What the worker's httpx GET/PUT on a presigned URL would do against S3, done on moto. URLs in
+    `expired` (or requests it returns True for) get S3's 403, as if signed by a session that has ended.
+    Yields (method, status) of each request."""
+    seen: list[tuple[str, int]] = []
+    dead = {str(httpx.URL(url)) for url in expired} if isinstance(expired, set) else set()
+    is_dead = expired if callable(expired) else (lambda request: str(request.url) in dead)
 
     def serve(request: httpx.Request) -> httpx.Response:
+        response = _serve(request)
+        seen.append((request.method, response.status_code))
+        return response
+
+    def _serve(request: httpx.Request) -> httpx.Response:
+        if is_dead(request):
+            return httpx.Response(403, content=EXPIRED)
         key = key_of(str(request.url), blobs.bucket)
         if request.method == "PUT":
             blobs.put_bytes(key, request.content, request.headers.get("content-type", ""))
@@ -121,4 +138,4 @@ def s3_over_http(blobs: BlobStore) -> Iterator[None]:
 
     with respx.mock(assert_all_called=False) as router:
         router.route(host__regex=r"s3\.amazonaws\.com$").mock(side_effect=serve)
-        yield
+        yield seen

@@ -67,8 +67,9 @@ def test_task_invokes_a_mapped_importable_handler(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_has_timeout_retry_and_catch(name: str) -> None:
     state = TASKS[name]
-    if name == "GpuAwait":  # a wait of the fallback poll period, from the template parameter
-        assert state["TimeoutSecondsPath"] == "$.config.await_seconds"
+    if name == "GpuAwait":  # heartbeats (period from the template parameter) bound it; the timeout is a backstop
+        assert state["HeartbeatSecondsPath"] == "$.config.heartbeat_seconds"
+        assert state["TimeoutSeconds"] >= 3 * 3600 + 600  # longer than any run's deadline (train_lora, 3 h + queue)
     else:
         assert 0 < state["TimeoutSeconds"] <= 960
     retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
@@ -121,10 +122,14 @@ def test_gpu_wait_is_a_task_token_resumed_by_the_webhook_and_polled_slowly() -> 
     assert wait["Resource"].endswith(".waitForTaskToken")
     assert wait["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
     assert FUNCTION_HANDLERS[_function(wait)] == "voice_onboarding.handlers.gpu_dispatch.poll"
-    # The period ending is not a failure: the state is entered again (one fallback poll per period).
-    timeout = {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.await_timeout", "Next": "GpuAwaitAgain"}
+    # A period with no heartbeat is not a failure: the state is entered again, and its poll decides (one
+    # fallback poll per silent period). Nothing else ends the wait but the webhook or a poll.
+    silent = ["States.HeartbeatTimeout", "States.Timeout"]
+    timeout = {"ErrorEquals": silent, "ResultPath": "$.await_timeout", "Next": "GpuAwaitAgain"}
     assert wait["Catch"][0] == timeout and STATES["GpuAwaitAgain"]["Next"] == "GpuAwait"
     assert wait["ResultPath"] == "$.gpu" and wait["Next"] == "GpuCheck"
+    # The worker learns the period from its submit (its keep-alive beats three times per period).
+    assert STATES["GpuSubmit"]["Parameters"]["Payload"]["heartbeat_seconds.$"] == "$.config.heartbeat_seconds"
 
 
 def test_substitutions_match_the_template() -> None:

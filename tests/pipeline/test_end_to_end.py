@@ -5,6 +5,7 @@ Presigned S3 URLs are served from moto through respx."""
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -13,21 +14,27 @@ from tests.pipeline.engine import Engine
 from tests.pipeline.helpers import key_of
 from tests.pipeline.helpers import s3_over_http as serve_s3_over_http
 from voice_onboarding.api.app import create_app
-from voice_onboarding.services.container import Services
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def s3_over_http(pipeline: Services) -> Iterator[None]:
-    with serve_s3_over_http(pipeline.blobs):
+def s3_over_http(engine: Engine) -> Iterator[None]:
+    """S3 on moto, where every output URL signed at submit time has died by upload time (as when the
+    submit Lambda's role session ends first): only URLs the API signs when the worker asks can write."""
+
+    def signed_at_submit(request: httpx.Request) -> bool:
+        return request.method == "PUT" and str(request.url) not in {str(httpx.URL(u)) for u in engine.signed_urls}
+
+    with serve_s3_over_http(engine.services.blobs, expired=signed_at_submit):
         yield
 
 
 @pytest.fixture
 def local_api(engine: Engine, espeak_ng: None) -> Iterator[tuple[TestClient, Engine]]:
     pytest.importorskip("resemblyzer")
-    engine.set_poll_seconds(1)  # the real worker takes seconds: do not spin the poll loop meanwhile
+    # The worker beats every 10 / 3 s; a period with none would poll RunPod (and fail a silent worker).
+    engine.set_poll_seconds(10)
     key, _ = engine.services.api_keys.create("e2e", ["my-partner"])
     yield TestClient(create_app(engine.services), headers={"X-Api-Key": key}), engine
 
@@ -46,6 +53,9 @@ def test_upload_splits_then_embeds_with_scores(
 
     voice: dict[str, Any] = client.get("/api/voices/my-partner/speaker-1").json()
     assert voice["status"] == {"splitting": "completed", "embedding": "completed"}, voice["status_reasons"]
+    # The worker reported its steps (its heartbeat) and had every output URL signed when it uploaded.
+    assert any(path.endswith("/embed/progress") for path in engine.callbacks)
+    assert any(path.endswith("/embed/upload-url") for path in engine.callbacks)
     assert voice["progress"] is None
     indices = {s["index"] for s in voice["samples"]}
     assert len(indices) >= 2

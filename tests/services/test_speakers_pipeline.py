@@ -5,6 +5,7 @@ are served from moto through respx."""
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,9 +22,15 @@ BASE = "/api/voice/models/speakers"
 @pytest.fixture
 def local_client(engine: Engine, espeak_ng: None) -> Iterator[tuple[TestClient, Engine, Services]]:
     pytest.importorskip("resemblyzer")
-    engine.set_poll_seconds(1)  # the real worker takes seconds: do not spin the poll loop meanwhile
+    # The worker beats every 10 / 3 s; a period with none would poll RunPod (and fail a silent worker).
+    engine.set_poll_seconds(10)
     services = engine.services
-    with s3_over_http(services.blobs):
+
+    def signed_at_submit(request: httpx.Request) -> bool:
+        # Every output URL signed at submit time has died by upload time (a role session that ended).
+        return request.method == "PUT" and str(request.url) not in {str(httpx.URL(u)) for u in engine.signed_urls}
+
+    with s3_over_http(services.blobs, expired=signed_at_submit):
         key, _ = services.api_keys.create("e2e", ["my-partner"])
         yield TestClient(create_app(services), headers={"X-Api-Key": key}), engine, services
 
@@ -66,3 +73,6 @@ def test_clone_then_train_on_the_cpu_worker(local_client, tmp_path) -> None:
     prefix = f"my-partner/speakers/{stored.speaker_id}/adapters/v1/"
     assert services.blobs.exists(prefix + "adapter.zip") and services.blobs.exists(prefix + "metadata.json")
     assert client.get(f"{BASE}/aria-custom/dataset").json()["status"] == "trained"
+    # Both runs' outputs were written through URLs signed at upload time, and their workers beat.
+    assert {p.rsplit("/", 2)[-2] for p in engine.callbacks if p.endswith("/upload-url")} == {"clone", "train_lora"}
+    assert {p.rsplit("/", 2)[-2] for p in engine.callbacks if p.endswith("/progress")} == {"clone", "train_lora"}

@@ -51,6 +51,23 @@ def parse_test_filename(filename: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
+class WorkerCallback(_Strict):
+    """The API routes a worker calls while it runs, authenticated by the job's secret (`token`, sent as
+    `Authorization: Bearer`): `{url}/progress` reports a step and is the run's heartbeat (send one at
+    least every `heartbeat_seconds`), `{url}/upload-url` signs a fresh PUT URL for one of the job's
+    outputs at upload time (an output URL in the input may have died with the session that signed it)."""
+
+    url: AnyHttpUrl
+    token: str = Field(min_length=16, max_length=200)
+    heartbeat_seconds: int = Field(ge=1)
+
+
+def output_name(field: str, item: str | None = None) -> str:
+    """How the worker names an output when it asks for its upload URL: the outputs field, or
+    `field/item` for an entry of a dict of outputs (`test_samples/test_1_1.opus`)."""
+    return f"{field}/{item}" if item is not None else field
+
+
 class SampleIn(_Strict):
     index: int
     url: InputUrl
@@ -71,6 +88,8 @@ class EmbedInput(_Strict):
     samples: list[SampleIn] = Field(min_length=1)
     sentences: list[str] = Field(default_factory=list)
     outputs: EmbedOutputs
+    # None: no API to call back (smoke tests, a stack without PUBLIC_API_URL).
+    callback: WorkerCallback | None = None
 
 
 class CloneOutputs(_Strict):
@@ -84,6 +103,8 @@ class CloneInput(_Strict):
     language: str | None = None
     reference_url: InputUrl
     outputs: CloneOutputs
+    # None: no API to call back (smoke tests, a stack without PUBLIC_API_URL).
+    callback: WorkerCallback | None = None
 
 
 class DatasetItem(_Strict):
@@ -112,6 +133,8 @@ class TrainLoraInput(_Strict):
     dataset: list[DatasetItem] = Field(min_length=1)
     hyperparameters: LoraHyperparameters = Field(default_factory=LoraHyperparameters)
     outputs: TrainOutputs
+    # None: no API to call back (smoke tests, a stack without PUBLIC_API_URL).
+    callback: WorkerCallback | None = None
 
     @field_validator("hyperparameters", mode="before")
     @classmethod

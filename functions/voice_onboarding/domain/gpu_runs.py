@@ -10,6 +10,15 @@ before it returns, so:
     ttl               D              RunPod drops the job when the pipeline gives up on it
     input URLs        Q + FETCH      valid until the latest moment a worker can start
     output URLs       D + UPLOAD     valid until the latest moment a worker can finish (clock skew margin)
+
+A presigned URL also dies with the role session that signed it, whatever its expiry says, and a Lambda
+role's session is not promised to last D. So the worker asks the API for each output's URL when it is
+ready to upload (services/gpu_jobs/callbacks.py), signed then and valid for UPLOAD_URL_SECONDS; the URLs
+in its input are the fallback when the API cannot be reached.
+
+Heartbeat: the worker reports progress at least every H = the state machine's HeartbeatSeconds / 3;
+a wait that hears nothing for H seconds ends, and its poll fails a run RunPod still calls IN_PROGRESS
+whose worker has been silent for H (a dead worker is caught after H to 2H, not at D).
 """
 
 from dataclasses import dataclass
@@ -18,6 +27,10 @@ from enum import StrEnum
 QUEUE_TTL_SECONDS = 10 * 60
 FETCH_MARGIN_SECONDS = 5 * 60
 UPLOAD_MARGIN_SECONDS = 5 * 60
+# A URL the worker asks for at upload time: one upload of one output.
+UPLOAD_URL_SECONDS = 15 * 60
+# The state machine's GpuHeartbeatSeconds parameter default (template.yaml), for a submit that got none.
+DEFAULT_HEARTBEAT_SECONDS = 600
 # SigV4 presigned URLs cannot outlive 7 days, nor RunPod's ttl.
 MAX_URL_SECONDS = 7 * 24 * 3600
 

@@ -19,7 +19,7 @@ def _job(event: dict[str, Any]) -> PipelineJob:
 def submit(event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = _job(event)
     services = pipeline_services()
-    return runs.submit(services, gpu_client(services), job, event["stage"])
+    return runs.submit(services, gpu_client(services), job, event["stage"], event.get("heartbeat_seconds"))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
 from voice_onboarding.adapters.runpod import GpuClient
 from voice_onboarding.domain.errors import NothingToCancel
@@ -63,7 +64,7 @@ def _described(
     """The execution's job if it is RUNNING and was started for this owner and one of `kinds`."""
     try:
         described = sfn.describe_execution(executionArn=execution_arn)
-    except (sfn.exceptions.ExecutionDoesNotExist, sfn.exceptions.InvalidArn):
+    except ClientError:  # gone (ExecutionDoesNotExist), or not an execution ARN: list instead
         return None
     if described.get("status") != "RUNNING":
         return None

@@ -2,13 +2,16 @@
 
 import json
 import secrets
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from pydantic import AnyHttpUrl, TypeAdapter
 
 from voice_onboarding.adapters.runpod import TERMINAL, GpuClient, GpuRunNotStarted, GpuRunUnconfirmed, RunStatus
 from voice_onboarding.aws_clients import make_client
-from voice_onboarding.domain.gpu_runs import RunLifetimes, RunState
+from voice_onboarding.contract.gpu import WorkerCallback, output_name
+from voice_onboarding.domain.gpu_runs import DEFAULT_HEARTBEAT_SECONDS, RunLifetimes, RunState
 from voice_onboarding.domain.jobs import PipelineJob
 from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services
@@ -20,6 +23,7 @@ logger = Logger(service="voice-onboarding", child=True)
 MAX_ERROR_CHARS = 300
 _FAILURE_REASONS = {"CANCELLED": "GPU job cancelled", "TIMED_OUT": "GPU job timed out"}
 FAILED_STATUSES = frozenset({"FAILED", "CANCELLED", "TIMED_OUT"})
+_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
 class GpuSubmitUnconfirmed(Exception):
@@ -35,7 +39,42 @@ def run_records(services: Services) -> GpuRunRepository:
     return GpuRunRepository(services.dynamodb, services.settings.table_name)
 
 
-def submit(services: Services, client: GpuClient, job: PipelineJob, stage: str) -> dict[str, Any]:
+class _SignedOutputs:
+    """The job's BlobStore, noting the key (and signed content type) behind every presigned PUT URL the
+    kind puts in the worker's input: the keys the worker may later ask fresh URLs for."""
+
+    def __init__(self, blobs: Any) -> None:
+        self._blobs = blobs
+        self.by_url: dict[str, dict[str, Any]] = {}
+
+    def presigned_put(self, key: str, expires_in: int, content_type: str | None = None) -> str:
+        url: str = self._blobs.presigned_put(key, expires_in, content_type)
+        self.by_url[_normalized(url)] = {"key": key, "content_type": content_type}
+        return url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._blobs, name)
+
+    def outputs(self, job_input: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Output name (contract.gpu.output_name) -> {key, content_type}, for the input's output URLs."""
+        named: dict[str, dict[str, Any]] = {}
+        for field, value in (job_input.get("outputs") or {}).items():
+            entries = value.items() if isinstance(value, dict) else [(None, value)]
+            for item, url in entries:
+                spec = self.by_url.get(_normalized(url)) if isinstance(url, str) else None
+                if spec is not None:
+                    named[output_name(field, item)] = spec
+        return named
+
+
+def _normalized(url: str) -> str:
+    # The input went through the contract's URL type, which may re-encode a URL.
+    return str(_URL.validate_python(url))
+
+
+def submit(
+    services: Services, client: GpuClient, job: PipelineJob, stage: str, heartbeat_seconds: int | None = None
+) -> dict[str, Any]:
     """POST /run at most once per (job id, stage). A retry of this step (a Lambda timeout, a lost
     response, Step Functions' own retry) replays the recorded run id. /run is called again only when the
     earlier call provably never reached RunPod (its claim was released)."""
@@ -43,16 +82,27 @@ def submit(services: Services, client: GpuClient, job: PipelineJob, stage: str) 
     record = records.get(job.job_id, stage)
     if record is None:
         kind = gpu_jobs.get_kind(stage)
-        job_input = kind.build_input(services, job)  # a refusal here (voice gone) leaves no claim behind
+        signed = _SignedOutputs(services.blobs)
+        # A refusal here (voice gone) leaves no claim behind.
+        job_input = kind.build_input(replace(services, blobs=signed), job)
         life = lifetimes(stage)
         deadline = int(services.clock()) + life.deadline_seconds
-        secret = secrets.token_urlsafe(32)  # authenticates this run's webhook; only its hash is stored
+        # Authenticates this run's webhook and its worker's callbacks; only its hash is stored.
+        secret = secrets.token_urlsafe(32)
+        heartbeat = int(heartbeat_seconds or DEFAULT_HEARTBEAT_SECONDS)
+        callback = callback_spec(services, job.job_id, stage, secret, heartbeat)
+        if callback is not None:
+            job_input["callback"] = callback
         claim = {
             "deadline": deadline,
             "kind": job.kind.value,
             "partner": job.partner,
             "name": job.name,
             "secret_hash": hash_secret(secret),
+            "job": job.model_dump(mode="json"),
+            "outputs": signed.outputs(job_input),
+            "heartbeat_seconds": heartbeat,
+            "callback": callback is not None,
         }
         if records.claim(job.job_id, stage, services.clock(), claim):
             webhook = webhook_url(services, job.job_id, stage, secret)
@@ -95,6 +145,16 @@ def webhook_url(services: Services, job_id: str, stage: str, secret: str) -> str
     if not base:
         return None
     return f"{base.rstrip('/')}/api/gpu/webhook/{job_id}/{stage}?token={secret}"
+
+
+def callback_spec(services: Services, job_id: str, stage: str, secret: str, heartbeat: int) -> dict[str, Any] | None:
+    """The worker's callback (contract.gpu.WorkerCallback): progress/heartbeat and late-signed upload
+    URLs on the API. None without PUBLIC_API_URL (the worker then only uses its input's URLs)."""
+    base = services.settings.public_api_url
+    if not base:
+        return None
+    url = f"{base.rstrip('/')}/api/gpu/jobs/{job_id}/{stage}"
+    return WorkerCallback(url=url, token=secret, heartbeat_seconds=heartbeat).model_dump(mode="json")
 
 
 def worker_error(run: RunStatus) -> str:
@@ -190,18 +250,53 @@ def await_run(
     services: Services, client: GpuClient, job: PipelineJob, stage: str, gpu: dict[str, Any], task_token: str
 ) -> dict[str, Any]:
     """The state machine waits on `task_token` until the run ends. RunPod's webhook normally resumes it
-    (deliver_webhook); this step registers the token, then checks /status once, the slow fallback for a
-    lost webhook (RunPod tries a webhook 3 times): a run that already ended resumes the wait at once."""
+    (deliver_webhook) and the worker's progress reports extend it (SendTaskHeartbeat). This step
+    registers the token, then checks /status once, the slow fallback for a lost webhook (RunPod tries a
+    webhook 3 times) and for a silent worker: a run that already ended, or whose worker stopped
+    heartbeating, resumes the wait at once."""
     records = run_records(services)
     records.update(job.job_id, stage, {"task_token": task_token})
     record = records.get(job.job_id, stage) or {}
     outcome = record.get("outcome")  # a webhook that came while no wait was registered
     if outcome is None:
         polled = poll(services, client, job, stage, gpu)
-        outcome = polled if polled["status"] in TERMINAL else None
+        if polled["status"] in TERMINAL:
+            outcome = polled
+        else:
+            outcome = liveness_failure(services, client, records, record, polled)
     if outcome is not None:
         _resume(services, records, job.job_id, stage, task_token, outcome)
     return {"waiting": outcome is None}
+
+
+SILENT_WORKER = "GPU worker sent no heartbeat for {seconds} s while RunPod reported it running; the run was cancelled"
+
+
+def liveness_failure(
+    services: Services, client: GpuClient, records: GpuRunRepository, record: dict[str, Any], polled: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A FAILED outcome for a run RunPod calls IN_PROGRESS whose worker has been silent for the wait's
+    HeartbeatSeconds (it died, hangs without its keep-alive, or cannot reach the API); None while it
+    lives. The silence counts from the worker's last beat, or from the first poll that saw the run
+    running (a worker that just started has a full period to send its first beat). Only for runs that
+    were given a callback: without PUBLIC_API_URL a worker cannot beat."""
+    if polled["status"] != "IN_PROGRESS" or not record.get("callback"):
+        return None
+    now = services.clock()
+    heartbeat = int(record.get("heartbeat_seconds") or DEFAULT_HEARTBEAT_SECONDS)
+    since = record.get("running_since")
+    if since is None:
+        records.update(str(record["job_id"]), str(record["stage"]), {"running_since": int(now)})
+        since = now
+    if now - max(float(record.get("last_beat") or 0), float(since)) < heartbeat:
+        return None
+    run_id = str(polled["run_id"])
+    try:
+        client.cancel(run_id)  # stop the billing of a worker nobody hears from
+    except Exception:
+        logger.warning("could not cancel a silent GPU run", extra={"run_id": run_id}, exc_info=True)
+    logger.warning("GPU worker silent", extra={"job_id": record["job_id"], "run_id": run_id, "seconds": heartbeat})
+    return {**polled, "status": "FAILED", "output": None, "error": SILENT_WORKER.format(seconds=heartbeat)}
 
 
 class WebhookRejected(Exception):
