@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from botocore.exceptions import ClientError
 
 from voice_onboarding.domain.errors import SpeakerBusy
 from voice_onboarding.domain.jobs import OwnerType, Stage
@@ -11,6 +12,7 @@ from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
 from voice_onboarding.storage import keys
 from voice_onboarding.storage.catalog_repo import CatalogRepository
 from voice_onboarding.storage.cleanup_repo import CleanupMarker
+from voice_onboarding.storage.dynamo import conditional_update, serialize
 
 PARTNER = "my-partner"
 
@@ -121,3 +123,23 @@ def test_cleanup_markers_round_trip_and_markers_stored_before_speakers_read_as_v
         "p/old/",
         "p/s/",
     }
+
+
+def test_conditional_update_answers_none_for_a_failed_condition_and_raises_anything_else(services):
+    _voice(services)
+    key = {"PK": serialize(keys.tenant_pk(PARTNER)), "SK": serialize(keys.voice_sk("v"))}
+    table, db = services.settings.table_name, services.dynamodb
+    write = {"TableName": table, "Key": key, "UpdateExpression": "SET creator_name = :n", "ReturnValues": "ALL_NEW"}
+    locked = {":n": serialize("x"), ":ip": serialize(JobStatus.IN_PROGRESS.value)}
+    refused = conditional_update(
+        db.update_item, **write, ConditionExpression="splitting_status = :ip", ExpressionAttributeValues=locked
+    )
+    assert refused is None and services.voices.require(PARTNER, "v").creator_name is None
+    done = conditional_update(
+        db.update_item, **write, ConditionExpression="splitting_status <> :ip", ExpressionAttributeValues=locked
+    )
+    assert done["Attributes"]["creator_name"] == {"S": "x"}
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        conditional_update(
+            db.put_item, TableName="no-such-table", Item=key, ConditionExpression="attribute_not_exists(PK)"
+        )
