@@ -1,6 +1,6 @@
 """Adding a GPU job kind (docs/architecture.md) takes a contract entry, a job class and a worker task. Each
 kind of the contract has all three, and the stage it derives has its status on its owner's record; a
-missing piece fails here with its name and the file it goes in."""
+missing piece fails here with its name and the file it goes in. Also: the two job variants (voice, speaker)."""
 
 import ast
 import importlib.util
@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from gpu_worker.handler import TASKS
 from infra.cfn_template import REPO_ROOT
+from pydantic import ValidationError
 
 from voice_onboarding.contract.gpu import KINDS, GpuKind
-from voice_onboarding.domain.jobs import JobKind, OwnerType, Stage
+from voice_onboarding.domain.jobs import JobKind, OwnerType, PipelineJob, SpeakerJob, Stage, VoiceJob
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import VoiceRecord
 from voice_onboarding.services import gpu_jobs
@@ -77,3 +78,37 @@ def test_the_state_machine_runs_any_gpu_kind_as_its_own_stage() -> None:
     named = {rule["StringEquals"] for choice in route["Choices"] for rule in choice.get("Or", [choice])}
     assert named == {kind.value for kind in JobKind if Stage.SPLITTING in kind.stages}
     assert route["Default"] == "StageFromKind"
+
+
+def test_a_speaker_job_carries_a_speaker_id_and_a_voice_job_a_voice_id() -> None:
+    speaker = SpeakerJob(kind=JobKind.CLONE, partner="p", name="aria", speaker_id="sid-1")
+    voice = VoiceJob(kind=JobKind.SPLIT, partner="p", name="v", voice_id="vid-1")
+    assert "voice_id" not in speaker.model_dump(mode="json") and speaker.owner_id == "sid-1"
+    assert "speaker_id" not in voice.model_dump(mode="json") and voice.owner_id == "vid-1"
+    # What the state machine hands back parses as the same variant.
+    assert PipelineJob.model_validate(speaker.model_dump(mode="json")) == speaker
+    assert PipelineJob.model_validate(voice.model_dump(mode="json")) == voice
+
+
+def test_an_execution_started_before_the_variants_still_parses() -> None:
+    """Its speaker job carried the speaker id as `voice_id` (executions run for hours across a deploy)."""
+    job = PipelineJob.model_validate({"job_id": "j", "kind": "clone", "partner": "p", "name": "a", "voice_id": "sid"})
+    assert isinstance(job, SpeakerJob) and job.speaker_id == "sid"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"kind": "clone", "partner": "p", "name": "a"},  # no owner id
+        {"kind": "split", "partner": "p", "name": "v", "speaker_id": "sid"},  # a voice kind needs a voice_id
+        {"kind": "narrate", "partner": "p", "name": "v", "voice_id": "vid"},  # no such kind
+    ],
+)
+def test_a_malformed_job_is_refused(data: dict) -> None:
+    with pytest.raises(ValidationError):
+        PipelineJob.model_validate(data)
+
+
+def test_a_job_of_the_other_owners_kind_is_refused() -> None:
+    with pytest.raises(ValidationError, match="a clone job runs on a speaker, not a voice"):
+        VoiceJob(kind=JobKind.CLONE, partner="p", name="a", voice_id="vid")

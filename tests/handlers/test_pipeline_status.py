@@ -8,7 +8,7 @@ import pytest
 from infra.local.lambdas import LocalLambdaContext
 
 from tests.pipeline.helpers import job_for, make_voice
-from voice_onboarding.domain.jobs import JobKind, PipelineJob
+from voice_onboarding.domain.jobs import JobKind, OwnerType, PipelineJob, SpeakerJob, VoiceJob
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.handlers.composition import override
@@ -95,7 +95,10 @@ def test_fail_never_overwrites_a_stage_that_is_not_running(pipeline: Services) -
 
 @pytest.mark.parametrize("kind", [JobKind.EMBED, JobKind.SPLIT, JobKind.SPLIT_AND_EMBED, JobKind.CLONE])
 def test_fail_for_a_deleted_owner_does_not_raise(pipeline: Services, kind: JobKind) -> None:
-    job = PipelineJob(kind=kind, partner="my-partner", name="gone", voice_id="vid-gone", params={"tts_type": "x"})
+    owner_id = {"voice_id": "vid-gone"} if kind.owner == OwnerType.VOICE else {"speaker_id": "sid-gone"}
+    job = PipelineJob.model_validate(
+        {"kind": kind, "partner": "my-partner", "name": "gone", **owner_id, "params": {"tts_type": "x"}}
+    )
     assert _fail(job, {"Error": "SplitError", "Cause": _lambda_cause("whatever")}) == {"reason": "whatever"}
 
 
@@ -122,7 +125,7 @@ def test_fail_for_a_speaker_job_uses_the_kinds_failure_hook(pipeline: Services) 
         clone_status=JobStatus.IN_PROGRESS,
     )
     pipeline.speakers.create(speaker)
-    job = PipelineJob(kind=JobKind.CLONE, partner="my-partner", name="aria", voice_id="sid-1", params={})
+    job = SpeakerJob(kind=JobKind.CLONE, partner="my-partner", name="aria", speaker_id="sid-1", params={})
     _fail(job, {"Error": "GpuJobFailed", "Cause": "reference clip is silent"})
     stored = pipeline.speakers.require("my-partner", "aria")
     assert (stored.clone_status, stored.clone_error) == (JobStatus.FAILED, "reference clip is silent")
@@ -153,7 +156,7 @@ def test_start_embedding_without_samples_fails_embedding(pipeline: Services) -> 
 
 
 def test_start_embedding_for_a_deleted_voice(pipeline: Services) -> None:
-    job = PipelineJob(kind=JobKind.SPLIT_AND_EMBED, partner="my-partner", name="gone", voice_id="v")
+    job = VoiceJob(kind=JobKind.SPLIT_AND_EMBED, partner="my-partner", name="gone", voice_id="v")
     assert handler({"action": "start_embedding", "job": job.model_dump(mode="json")}, CTX)["started"] is False
 
 

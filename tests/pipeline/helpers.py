@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import httpx
 import respx
 
-from voice_onboarding.domain.jobs import JobKind, PipelineJob
+from voice_onboarding.domain.jobs import JobKind, VoiceJob
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.services.container import Services
 from voice_onboarding.storage import keys
@@ -48,8 +48,8 @@ def make_voice(
     return record
 
 
-def job_for(voice: VoiceRecord, kind: JobKind = JobKind.EMBED, **params: Any) -> PipelineJob:
-    return PipelineJob(
+def job_for(voice: VoiceRecord, kind: JobKind = JobKind.EMBED, **params: Any) -> VoiceJob:
+    return VoiceJob(
         kind=kind,
         partner=voice.partner,
         name=voice.name,

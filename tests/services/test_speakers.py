@@ -8,7 +8,7 @@ import pytest
 
 from tests import audio_factory
 from voice_onboarding.domain.errors import InvalidRequest, SpeakerBusy, SpeakerNotReady
-from voice_onboarding.domain.jobs import JobKind, PipelineJob
+from voice_onboarding.domain.jobs import JobKind, SpeakerJob
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.services import catalog, speaker_dataset, speaker_training, speakers
 from voice_onboarding.services.gpu_jobs import CloneJob, GpuJobError, TrainLoraJob
@@ -58,19 +58,19 @@ def _fill_dataset(services, clips, count=5, name="aria-custom"):
     ]
 
 
-def _train_job(dispatcher) -> PipelineJob:
+def _train_job(dispatcher) -> SpeakerJob:
     return next(j for j in reversed(dispatcher.jobs) if j.kind == JobKind.TRAIN_LORA)
 
 
 def test_create_stores_reference_and_dispatches_exact_clone_job(services, dispatcher, clips):
     record = _create(services, clips)
     assert dispatcher.jobs == [
-        PipelineJob(
+        SpeakerJob(
             job_id=dispatcher.jobs[0].job_id,
             kind=JobKind.CLONE,
             partner=OWNER,
             name="aria-custom",
-            voice_id=record.speaker_id,
+            speaker_id=record.speaker_id,
             params={"tts_type": "kyutai"},
         )
     ]
@@ -148,7 +148,7 @@ def test_training_snapshot_result_and_versioned_adapter(services, dispatcher, cl
     adapter = speaker_training.start_training(services, OWNER, "aria-custom", HYPER)
     assert adapter.version == 1 and adapter.dataset_sample_ids == [s.sample_id for s in samples]
     job = _train_job(dispatcher)
-    assert (job.partner, job.name, job.voice_id) == (OWNER, "aria-custom", record.speaker_id)
+    assert (job.partner, job.name, job.speaker_id) == (OWNER, "aria-custom", record.speaker_id)
     assert job.params == {"tts_type": "kyutai", "hyperparameters": HYPER, "adapter_version": 1}
     assert speaker_dataset.summary(services, OWNER, "aria-custom").status == "training"
     # A sample uploaded during training is not part of this run.

@@ -10,7 +10,7 @@ from tests import audio_factory
 from tests.conftest import PARTNER
 from voice_onboarding.audio.ffmpeg import ffmpeg_exe
 from voice_onboarding.audio.splitter import SplitError
-from voice_onboarding.domain.jobs import JobKind, PipelineJob
+from voice_onboarding.domain.jobs import JobKind, VoiceJob
 from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
 from voice_onboarding.services import splitting
 from voice_onboarding.services.splitting import SplitSuperseded, run_split
@@ -40,9 +40,9 @@ def _create(services, original, name="v"):
     services.voices.create(voice)
 
 
-def _job(services, name="v", **params) -> PipelineJob:
+def _job(services, name="v", **params) -> VoiceJob:
     voice = services.voices.require(PARTNER, name)
-    return PipelineJob(kind=JobKind.SPLIT, partner=PARTNER, name=name, voice_id=voice.voice_id, params=params)
+    return VoiceJob(kind=JobKind.SPLIT, partner=PARTNER, name=name, voice_id=voice.voice_id, params=params)
 
 
 def _resplit(services, name="v", **params) -> int:

@@ -3,15 +3,18 @@
 One concept, one name: a `Stage` is a step of a job as every layer sees it. It carries the status and
 error fields it writes on its owner (a voice or a speaker), the GPU job kind it submits (None for the
 CPU split) and that kind's deadline. The sweeper, the failure handler and the GPU dispatch read these
-attributes; nothing builds a field name from a string.
+attributes; only `Stage` forms a field name. The GPU stages and job kinds come from the contract's
+table of kinds (contract/gpu.py KINDS), so this module names no GPU kind.
+
+A job is a `VoiceJob` or a `SpeakerJob` (the owner's id under its own name), parsed by `PipelineJob`.
 """
 
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Discriminator, Field, Tag, TypeAdapter, model_validator
 
 from voice_onboarding.contract.gpu import KINDS as GPU_KINDS
 
@@ -99,16 +102,14 @@ JobKind = _JobKindBase("JobKind", {name.upper(): name for name in _KIND_STAGES},
 
 
 class PipelineJob(BaseModel):
-    """The execution input. Every state of the state machine reads its fields from here."""
+    """The execution input; every state of the state machine reads its fields from here. A job is a
+    `VoiceJob` or a `SpeakerJob`, told apart by its kind's owner: `PipelineJob.model_validate(data)`
+    returns the one of the job's kind (and refuses a kind of the other owner)."""
 
     job_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     kind: JobKind
     partner: str
-    # Voice name for voice jobs, speaker name for speaker jobs.
-    name: str
-    # The owner's immutable id (a voice's voice_id, a speaker's speaker_id): it addresses S3 and tells
-    # the job's owner from a re-created namesake. Read it as `owner_id`; the wire name predates speakers.
-    voice_id: str
+    name: str  # the voice's or the speaker's name
     params: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -117,7 +118,60 @@ class PipelineJob(BaseModel):
 
     @property
     def owner_id(self) -> str:
+        """The owner's immutable id: it addresses S3 and tells the job's owner from a re-created namesake."""
+        raise NotImplementedError
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> "PipelineJob":  # type: ignore[override]
+        if cls is PipelineJob:
+            return _ANY_JOB.validate_python(obj, **kwargs)
+        return super().model_validate(obj, **kwargs)
+
+    @model_validator(mode="after")
+    def _kind_of_this_owner(self) -> "PipelineJob":
+        if type(self) is PipelineJob:
+            raise ValueError("a job is a VoiceJob or a SpeakerJob")
+        if self.kind.owner != _OWNER_OF[type(self)]:
+            raise ValueError(
+                f"a {self.kind.value} job runs on a {self.kind.owner.value}, not a {_OWNER_OF[type(self)]}"
+            )
+        return self
+
+
+class VoiceJob(PipelineJob):
+    voice_id: str
+
+    @property
+    def owner_id(self) -> str:
         return self.voice_id
+
+
+class SpeakerJob(PipelineJob):
+    # Executions started before speaker jobs had their own variant carry the id as `voice_id`.
+    speaker_id: str = Field(validation_alias=AliasChoices("speaker_id", "voice_id"))
+
+    @property
+    def owner_id(self) -> str:
+        return self.speaker_id
+
+
+_OWNER_OF: dict[type[PipelineJob], OwnerType] = {VoiceJob: OwnerType.VOICE, SpeakerJob: OwnerType.SPEAKER}
+
+
+def _owner_tag(data: Any) -> str | None:
+    kind = data.get("kind") if isinstance(data, dict) else getattr(data, "kind", None)
+    try:
+        return JobKind(kind).owner.value
+    except ValueError:
+        return None  # pydantic reports the unknown kind
+
+
+_ANY_JOB: TypeAdapter[PipelineJob] = TypeAdapter(
+    Annotated[
+        Annotated[VoiceJob, Tag(OwnerType.VOICE.value)] | Annotated[SpeakerJob, Tag(OwnerType.SPEAKER.value)],
+        Discriminator(_owner_tag),
+    ]
+)
 
 
 class JobDispatcher(Protocol):

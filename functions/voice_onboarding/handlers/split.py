@@ -1,4 +1,4 @@
-"""Lambda `split` (a Step Functions task): event {"job": PipelineJob} -> {"sample_count": n}.
+"""Lambda `split` (a Step Functions task): event {"job": VoiceJob} -> {"sample_count": n}.
 
 A SplitError propagates with its type name, so the state machine's Catch routes it to the failure
 handler (and its Retry never repeats it), which stores its message as the user-facing reason."""
@@ -6,18 +6,18 @@ handler (and its Retry never repeats it), which stores its message as the user-f
 from collections.abc import Callable
 from typing import Any
 
-from voice_onboarding.domain.jobs import PipelineJob
+from voice_onboarding.domain.jobs import VoiceJob
 from voice_onboarding.handlers.composition import pipeline_services
 from voice_onboarding.observability import MetricUnit, logger, metrics, tracer
 from voice_onboarding.services.container import Services
 from voice_onboarding.services.splitting import run_split
 
-Splitter = Callable[[Services, PipelineJob], int]
+Splitter = Callable[[Services, VoiceJob], int]
 
 
 def process(event: dict[str, Any], services: Services, split: Splitter = run_split) -> dict[str, Any]:
     """The handler's work, with its collaborators injectable (tests pass moto services or a fake split)."""
-    job = PipelineJob.model_validate(event["job"])
+    job = VoiceJob.model_validate(event["job"])
     logger.append_keys(job_id=job.job_id, voice=job.name, partner=job.partner)
     count = split(services, job)
     metrics.add_metric(name="SamplesProduced", unit=MetricUnit.Count, value=count)

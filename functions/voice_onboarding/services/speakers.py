@@ -9,7 +9,7 @@ from typing import Any
 
 from voice_onboarding.domain.engines import require_engine
 from voice_onboarding.domain.errors import SpeakerAlreadyExists
-from voice_onboarding.domain.jobs import JobKind, OwnerType, PipelineJob
+from voice_onboarding.domain.jobs import JobKind, OwnerType, SpeakerJob
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.observability import logger
@@ -38,10 +38,10 @@ def speaker_status(speaker: SpeakerRecord) -> str:
     return _SPEAKER_STATUS[speaker.clone_status]
 
 
-def start_job(services: Services, speaker: SpeakerRecord, kind: JobKind, params: dict[str, Any]) -> PipelineJob:
+def start_job(services: Services, speaker: SpeakerRecord, kind: JobKind, params: dict[str, Any]) -> SpeakerJob:
     """Hand a clone/train_lora job to the pipeline. The caller already set the stage in_progress; if
     the hand-off fails the stage is failed with a reason, never left in_progress."""
-    job = PipelineJob(kind=kind, partner=speaker.owner, name=speaker.name, voice_id=speaker.speaker_id, params=params)
+    job = SpeakerJob(kind=kind, partner=speaker.owner, name=speaker.name, speaker_id=speaker.speaker_id, params=params)
     try:
         execution = services.dispatcher.start(job)
     except Exception as error:  # noqa: BLE001 - any failure to start must release the speaker

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from voice_onboarding.audio.splitter import SplitResult, split_recording
-from voice_onboarding.domain.jobs import PipelineJob, Stage
+from voice_onboarding.domain.jobs import Stage, VoiceJob
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, utc_now_iso
 from voice_onboarding.observability import logger
 from voice_onboarding.services import cleanup
@@ -39,17 +39,17 @@ class SplitSuperseded(Exception):
     """The voice was deleted, re-created, or its split job ended (e.g. the sweeper failed it) meanwhile."""
 
 
-def _update(services: Services, job: PipelineJob, fields: dict[str, Any]) -> None:
+def _update(services: Services, job: VoiceJob, fields: dict[str, Any]) -> None:
     """Writes by this job only land while the voice is the one the job was started for and still splitting."""
     if not services.voices.update_stage(job.partner, job.name, job.voice_id, Stage.SPLITTING, fields):
         raise SplitSuperseded("Voice was deleted or its split job ended while splitting")
 
 
-def _progress(services: Services, job: PipelineJob, step: str) -> None:
+def _progress(services: Services, job: VoiceJob, step: str) -> None:
     _update(services, job, {"progress": {"job": Stage.SPLITTING.value, "step": step, "updated_at": utc_now_iso()}})
 
 
-def _staging_key(job: PipelineJob, token: str, index: int) -> str:
+def _staging_key(job: VoiceJob, token: str, index: int) -> str:
     return keys.sample_staging_key(job.partner, f"split-{token}/{index}")
 
 
@@ -71,7 +71,7 @@ def _discard(services: Services, staged: list[str]) -> None:
         logger.warning("staged samples left for lifecycle expiry", extra={"error": type(error).__name__})
 
 
-def run_split(services: Services, job: PipelineJob) -> int:
+def run_split(services: Services, job: VoiceJob) -> int:
     """Split the voice's original into samples; returns how many. SplitError propagates (the state
     machine's failure handler stores its message); this function never writes `failed` itself."""
     voice = services.voices.require(job.partner, job.name)

@@ -23,7 +23,7 @@ from voice_onboarding.domain.errors import (
     VoiceLocked,
     VoiceNotFound,
 )
-from voice_onboarding.domain.jobs import JobKind, PipelineJob, Stage
+from voice_onboarding.domain.jobs import JobKind, Stage, VoiceJob
 from voice_onboarding.domain.voice import JobStatus, SampleOrigin, SampleRecord, VoiceRecord, utc_now_iso
 from voice_onboarding.services import cleanup, executions
 from voice_onboarding.services.container import Services
@@ -71,7 +71,7 @@ def _dispatch(services: Services, record: VoiceRecord, kind: JobKind, params: di
     """Start a pipeline job for a voice already marked in_progress (its first stage). If the start
     itself fails the status must not stay in_progress forever: mark it failed with the reason."""
     job = kind.stages[0]
-    pipeline_job = PipelineJob(
+    pipeline_job = VoiceJob(
         kind=kind, partner=record.partner, name=record.name, voice_id=record.voice_id, params=params
     )
     try:
