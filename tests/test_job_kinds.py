@@ -12,7 +12,7 @@ from gpu_worker.handler import TASKS
 from infra.cfn_template import REPO_ROOT
 from pydantic import ValidationError
 
-from voice_onboarding.contract.gpu import KINDS, GpuKind
+from voice_onboarding.contract.gpu import KINDS, GpuJobInput, GpuKind
 from voice_onboarding.domain.jobs import JobKind, OwnerType, PipelineJob, SpeakerJob, Stage, VoiceJob
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import VoiceRecord
@@ -38,6 +38,8 @@ def missing_pieces(kinds: dict[str, GpuKind], classes: dict[str, type], tasks: d
             missing.append(f"GPU kind {kind!r}: no GpuJobKind class registered in services/gpu_jobs/__init__.py KINDS")
         if kind not in tasks or not _has_run(tasks[kind]):
             missing.append(f"GPU kind {kind!r}: no worker task gpu_worker/tasks/{kind}.py with run(input, progress)")
+    missing += [f"GPU kind {k!r}: its input model is not a GpuJobInput (contract/gpu.py)" for k, kind in kinds.items()
+                if not issubclass(kind.input, GpuJobInput)]  # fmt: skip
     missing += [f"job class {c.__name__}: its kind {k!r} is not in contract/gpu.py KINDS" for k, c in classes.items()
                 if k not in kinds]  # fmt: skip
     return missing

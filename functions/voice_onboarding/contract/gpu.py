@@ -68,6 +68,13 @@ def output_name(field: str, item: str | None = None) -> str:
     return f"{field}/{item}" if item is not None else field
 
 
+class GpuJobInput(_Strict):
+    """What every kind's input has besides its own fields (each kind adds `kind: Literal[...]` and `outputs`)."""
+
+    # None: no API to call back (smoke tests, a stack without PUBLIC_API_URL).
+    callback: WorkerCallback | None = None
+
+
 class SampleIn(_Strict):
     index: int
     url: InputUrl
@@ -80,7 +87,7 @@ class EmbedOutputs(_Strict):
     embedding_zip: OutputUrl
 
 
-class EmbedInput(_Strict):
+class EmbedInput(GpuJobInput):
     kind: Literal["embed"]
     tts_type: str = DEFAULT_TTS_TYPE
     # BCP-47 of the voice or speaker (None: English). Engines with one model per language pick it with this.
@@ -88,23 +95,19 @@ class EmbedInput(_Strict):
     samples: list[SampleIn] = Field(min_length=1)
     sentences: list[str] = Field(default_factory=list)
     outputs: EmbedOutputs
-    # None: no API to call back (smoke tests, a stack without PUBLIC_API_URL).
-    callback: WorkerCallback | None = None
 
 
 class CloneOutputs(_Strict):
     voice_conditioning: OutputUrl
 
 
-class CloneInput(_Strict):
+class CloneInput(GpuJobInput):
     kind: Literal["clone"]
     tts_type: str = DEFAULT_TTS_TYPE
     # BCP-47 of the voice or speaker (None: English). Engines with one model per language pick it with this.
     language: str | None = None
     reference_url: InputUrl
     outputs: CloneOutputs
-    # None: no API to call back (smoke tests, a stack without PUBLIC_API_URL).
-    callback: WorkerCallback | None = None
 
 
 class DatasetItem(_Strict):
@@ -127,14 +130,12 @@ class TrainOutputs(_Strict):
     evaluation_audio: Url | None = None
 
 
-class TrainLoraInput(_Strict):
+class TrainLoraInput(GpuJobInput):
     kind: Literal["train_lora"]
     tts_type: str = DEFAULT_TTS_TYPE
     dataset: list[DatasetItem] = Field(min_length=1)
     hyperparameters: LoraHyperparameters = Field(default_factory=LoraHyperparameters)
     outputs: TrainOutputs
-    # None: no API to call back (smoke tests, a stack without PUBLIC_API_URL).
-    callback: WorkerCallback | None = None
 
     @field_validator("hyperparameters", mode="before")
     @classmethod
