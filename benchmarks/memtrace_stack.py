@@ -13,6 +13,7 @@ import collections
 import faulthandler
 import gc
 import json
+import os
 import signal
 import sys
 import threading
@@ -41,7 +42,11 @@ def deep_size(roots: list[Any], stop: list[Any]) -> int:
 
 def retained() -> dict[str, int]:
     """Counts of what the harness and moto hold, read in-process (no request needed)."""
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {
+        "OS threads": len(os.listdir("/proc/self/task")),
+        "open files": len(os.listdir("/proc/self/fd")),
+        "python threads": threading.active_count(),
+    }
     from infra.local.gpu import InProcessGpuClient
 
     counts["local GPU runs"] = len(InProcessGpuClient._runs)

@@ -81,10 +81,12 @@ def main(argv: list[str] | None = None) -> None:
         resume_interrupted_jobs,
     )
     from infra.moto_atomic import make_moto_dynamodb_atomic
-    from infra.moto_memory import stop_moto_instance_tracking
+    from infra.moto_memory import forget_finished_step_functions_threads, stop_moto_instance_tracking
 
     make_moto_dynamodb_atomic()
-    stop_moto_instance_tracking()  # else every item version and deleted S3 object stays in memory
+    # Else every item version, deleted S3 object and Step Functions worker thread stays in memory.
+    stop_moto_instance_tracking()
+    forget_finished_step_functions_threads()
     configure_environment(args.moto_port)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     persistence: LocalPersistence | None = None
