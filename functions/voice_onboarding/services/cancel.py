@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from voice_onboarding.adapters.runpod import GpuClient
 from voice_onboarding.domain.errors import NothingToCancel
 from voice_onboarding.domain.gpu_runs import RunState
-from voice_onboarding.domain.jobs import JobKind, PipelineJob, Stage
+from voice_onboarding.domain.jobs import JobKind, OwnerType, PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.services import job_status as status
 from voice_onboarding.services.container import Services
@@ -24,11 +24,10 @@ from voice_onboarding.services.gpu_jobs import runs
 logger = Logger(service="voice-onboarding", child=True)
 
 CANCELLED = "cancelled"
-VOICE_KINDS = frozenset({JobKind.SPLIT_AND_EMBED, JobKind.SPLIT, JobKind.EMBED})
-SPEAKER_KINDS = frozenset({JobKind.CLONE, JobKind.TRAIN_LORA})
-# The GPU stage a job kind may be running (GPU run records are keyed by it).
-_GPU_STAGE = {JobKind.SPLIT_AND_EMBED: "embed", JobKind.EMBED: "embed", JobKind.CLONE: "clone"}
-_GPU_STAGE[JobKind.TRAIN_LORA] = "train_lora"
+VOICE_KINDS = frozenset(kind for kind in JobKind if kind.owner == OwnerType.VOICE)
+SPEAKER_KINDS = frozenset(kind for kind in JobKind if kind.owner == OwnerType.SPEAKER)
+# The GPU stage a job kind may be running (GPU run records are keyed by it); none for a split-only job.
+_GPU_STAGE = {kind: stage.gpu_kind for kind in JobKind for stage in kind.stages if stage.gpu_kind}
 
 
 def running_job(services: Services, partner: str, name: str, kinds: frozenset[JobKind]) -> tuple[str, PipelineJob]:
