@@ -90,6 +90,7 @@ def test_a_speaker_job_carries_a_speaker_id_and_a_voice_job_a_voice_id() -> None
     # What the state machine hands back parses as the same variant.
     assert PipelineJob.model_validate(speaker.model_dump(mode="json")) == speaker
     assert PipelineJob.model_validate(voice.model_dump(mode="json")) == voice
+    assert PipelineJob.model_validate_json(speaker.model_dump_json()) == speaker
 
 
 def test_an_execution_started_before_the_variants_still_parses() -> None:

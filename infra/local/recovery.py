@@ -80,7 +80,7 @@ def resumed_job(job: PipelineJob, in_progress: set[Stage]) -> PipelineJob | None
     kind = next((kind for kind in JobKind if kind.stages == remaining), None)
     if kind is None:
         return None
-    return PipelineJob(kind=kind, partner=job.partner, name=job.name, voice_id=job.voice_id, params=job.params)
+    return PipelineJob.model_validate({**job.model_dump(mode="json", exclude={"job_id"}), "kind": kind.value})
 
 
 def resume_interrupted_jobs(services: Any, journal: ExecutionJournal) -> list[str]:

@@ -29,7 +29,7 @@ from infra.local.recovery import (
 from infra.local_stack import DEFAULT_DEV_KEY
 from infra.provisioning import provision
 
-from voice_onboarding.domain.jobs import JobKind, PipelineJob, Stage
+from voice_onboarding.domain.jobs import JobKind, SpeakerJob, Stage, VoiceJob
 
 REPO = Path(__file__).resolve().parents[2]
 PARTNER = "my-partner"
@@ -283,11 +283,11 @@ def test_interrupted_jobs_resume_from_the_stage_they_were_in(client, services, d
 
 
 def test_resumed_job_is_the_kind_of_the_stages_left() -> None:
-    job = PipelineJob(kind=JobKind.SPLIT_AND_EMBED, partner="p", name="v", voice_id="id", params={"tts_type": "x"})
+    job = VoiceJob(kind=JobKind.SPLIT_AND_EMBED, partner="p", name="v", voice_id="id", params={"tts_type": "x"})
     assert resumed_job(job, {Stage.SPLITTING, Stage.EMBEDDING}).kind == JobKind.SPLIT_AND_EMBED
     assert resumed_job(job, {Stage.SPLITTING}).kind == JobKind.SPLIT_AND_EMBED
     assert resumed_job(job, {Stage.EMBEDDING}).kind == JobKind.EMBED
     assert resumed_job(job, set()) is None
     assert resumed_job(job, {Stage.CLONE}) is None  # not this job's stage: nothing to resume it from
-    clone = PipelineJob(kind=JobKind.CLONE, partner="p", name="s", voice_id="sid", params={"tts_type": "x"})
+    clone = SpeakerJob(kind=JobKind.CLONE, partner="p", name="s", speaker_id="sid", params={"tts_type": "x"})
     assert resumed_job(clone, {Stage.CLONE}).kind == JobKind.CLONE

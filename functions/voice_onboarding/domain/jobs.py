@@ -127,6 +127,12 @@ class PipelineJob(BaseModel):
             return _ANY_JOB.validate_python(obj, **kwargs)
         return super().model_validate(obj, **kwargs)
 
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes, **kwargs: Any) -> "PipelineJob":  # type: ignore[override]
+        if cls is PipelineJob:
+            return _ANY_JOB.validate_json(json_data, **kwargs)
+        return super().model_validate_json(json_data, **kwargs)
+
     @model_validator(mode="after")
     def _kind_of_this_owner(self) -> "PipelineJob":
         if type(self) is PipelineJob:
