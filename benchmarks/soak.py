@@ -368,7 +368,7 @@ def main() -> None:
                 stack.wait()
             stderr_file.close()
         stderr = (folder / "stack.stderr").read_bytes()
-        report(soak, elapsed, rss, deleted, cleanup_failures, objects, items, stderr)
+        report(soak, elapsed, rss, warmup, deleted, cleanup_failures, objects, items, stderr)
         memory.report("warm", "end")
 
 
@@ -376,6 +376,7 @@ def report(
     soak: Soak,
     elapsed: float,
     rss: list[float],
+    warmup: float,
     deleted: int,
     cleanup_failures: int,
     objects: list[str],
@@ -399,6 +400,12 @@ def report(
         f"RSS MB sampled every 10 s during traffic: min {min(rss):.0f}, max {max(rss):.0f} "
         f"({' '.join(f'{r:.0f}' for r in rss[:: max(1, len(rss) // 12)])})"
     )
+    # The pipeline's runs lift RSS for seconds at a time; the floor between them is what would creep.
+    after = rss[1 + int(warmup // 10) :]
+    if len(after) >= 3:
+        third = len(after) // 3
+        floors = [min(after[:third]), min(after[third : 2 * third]), min(after[2 * third :])]
+        print("RSS floor (min) MB per third of the traffic after warm-up: " + " -> ".join(f"{f:.0f}" for f in floors))
     print(
         f"after deleting all voices ({deleted} deleted at the end, {cleanup_failures} cleanup requests failed): "
         f"{len(objects)} S3 objects left"
