@@ -141,6 +141,16 @@ def test_shorter_than_one_sample_is_refused(tmp_path, espeak_ng):
         split_recording(short, tmp_path / "out", 5, 15)
 
 
+def test_speech_that_never_pauses_is_refused_with_a_reason(tmp_path, espeak_ng):
+    """espeak-ng reading 40 s of text stripped of its punctuation hardly pauses at all: no cut could avoid
+    cutting a word, and the reason says so (not "noise", which the user would look for in vain)."""
+    text = " ".join(audio_factory.VARIED_SENTENCES * 2).replace(".", "").replace(",", "")
+    recording = audio_factory.speech(tmp_path / "unbroken.wav", text, speed=175)
+    with pytest.raises(SplitError, match="Recording has no pauses to cut at: [0-9]+ s of it runs on without a break"):
+        split_recording(recording, tmp_path / "out", 5, 8)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("content", [b"OggS" + b"\x00" * 500, b"", b"not audio at all" * 100])
 def test_undecodable_is_refused(tmp_path, content):
     junk = tmp_path / "junk.opus"

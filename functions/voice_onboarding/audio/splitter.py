@@ -427,6 +427,8 @@ def choose(
         keep(refined.model_copy(update={"quality": quality}))
     timings["candidates"] = len(candidates)
     if not usable:
+        if speech_map.unbroken_seconds > max(speech_map.speech_seconds, MIN_LENGTH_FRACTION * sample_duration):
+            raise _no_pauses(speech_map)
         if rejected:
             why = _REASONS[max(rejected, key=lambda r: rejected[r])]
         else:
@@ -436,12 +438,22 @@ def choose(
     return sorted(best, key=lambda s: s.start)
 
 
+def _no_pauses(speech_map: SpeechMap) -> SplitError:
+    return SplitError(
+        f"Recording has no pauses to cut at: {speech_map.unbroken_seconds:.0f} s of it runs on without a break; "
+        "speech must pause briefly (about 0.2 s) between sentences so that no sample cuts a word"
+    )
+
+
 def _refuse_without_speech(features: FrameFeatures, speech_map: SpeechMap, sample_duration: int) -> None:
     if float(np.percentile(features.db, 95)) < SILENT_DBFS:
         raise SplitError("Recording contains no speech (it is silent)")
+    shortest = MIN_LENGTH_FRACTION * sample_duration
+    unbroken = speech_map.unbroken_seconds
+    if speech_map.speech_seconds < shortest <= unbroken and unbroken >= speech_map.noise_seconds / 2:
+        raise _no_pauses(speech_map)
     if speech_map.speech_seconds == 0:
         raise SplitError("Recording contains no speech: only steady noise or tone")
-    shortest = MIN_LENGTH_FRACTION * sample_duration
     if speech_map.speech_seconds < shortest:
         if speech_map.noise_seconds > speech_map.speech_seconds:
             raise SplitError("Recording contains no usable speech: it is mostly noise")

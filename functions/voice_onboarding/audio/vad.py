@@ -19,6 +19,11 @@ _WINDOW = np.hanning(FRAME).astype(np.float32)
 
 BLOCK_FRAMES = int(1.0 / FRAME_SECONDS)  # the adaptive levels are computed per ~1 s block
 FLOOR_WINDOW_SECONDS = 20.0  # noise floor = 10th percentile of the level over this window
+# ... unless pauses fill less than a tenth of the window (a reader who hardly pauses): the 10th percentile
+# then lies in quiet speech, far above the 3rd, and the floor is taken as the 3rd plus this margin instead
+# (for a steady floor with pauses the two percentiles are within 1-2 dB, and nothing changes).
+LOW_FLOOR_PERCENTILE = 3
+LOW_FLOOR_MARGIN_DB = 6.0
 PEAK_WINDOW_SECONDS = 60.0  # speech level = 95th percentile over this window
 MIN_THRESHOLD_DB = -60.0  # never call anything quieter than this speech
 MIN_MARGIN_DB = 6.0  # speech rises at least this much above the local floor
@@ -98,6 +103,9 @@ class SpeechMap(BaseModel):
     speech: np.ndarray  # bool per frame: speech (words and the short dips inside them)
     noise: np.ndarray  # bool per frame: loud but not speech (noise bursts, tones, music-like beds)
     floor_db: np.ndarray  # adaptive noise floor per frame, dBFS
+    # Of the noise: voiced, syllable-like sound running longer than MAX_UNBROKEN_SECONDS without a pause
+    # (speech that never pauses, or music); a sample cannot be cut out of it.
+    unbroken_seconds: float = 0.0
 
     @property
     def speech_seconds(self) -> float:
@@ -115,17 +123,19 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def rolling_percentile(values: np.ndarray, q: float, window_seconds: float) -> np.ndarray:
+def rolling_percentile(values: np.ndarray, q: float | list[float], window_seconds: float) -> np.ndarray:
     """Per-frame q-th percentile of the values within +-window/2, evaluated once per ~1 s block
-    so a two-hour recording costs ~7200 small percentiles rather than one per frame."""
+    so a two-hour recording costs ~7200 small percentiles rather than one per frame. A list of q gives
+    one row per percentile."""
     n = values.size
     blocks = -(-n // BLOCK_FRAMES)
     half = int(window_seconds / 2 / (BLOCK_FRAMES * FRAME_SECONDS))
-    out = np.empty(blocks, dtype=np.float32)
+    out = np.empty((blocks, np.size(q)), dtype=np.float32)
     for b in range(blocks):
         lo, hi = max(0, (b - half) * BLOCK_FRAMES), min(n, (b + half + 1) * BLOCK_FRAMES)
         out[b] = np.percentile(values[lo:hi], q)
-    return np.repeat(out, BLOCK_FRAMES)[:n]
+    per_frame = np.repeat(out, BLOCK_FRAMES, axis=0)[:n].T
+    return per_frame if isinstance(q, list) else per_frame[0]
 
 
 def _moving_mean(values: np.ndarray, width: int) -> np.ndarray:
@@ -146,9 +156,7 @@ def _noise_like(features: FrameFeatures) -> np.ndarray:
     return (std < MIN_LOCAL_LEVEL_STD_DB) | (voiced < MIN_LOCAL_VOICED_FRACTION)
 
 
-def _is_speech(features: FrameFeatures, start: int, end: int) -> bool:
-    if (end - start) * FRAME_SECONDS > MAX_UNBROKEN_SECONDS:
-        return False
+def _speech_like(features: FrameFeatures, start: int, end: int) -> bool:
     voiced = float(np.mean(features.flatness[start:end] < VOICED_FLATNESS))
     level_std = float(np.std(features.db[start:end]))
     return voiced >= MIN_VOICED_FRACTION and level_std >= MIN_LEVEL_STD_DB
@@ -157,7 +165,8 @@ def _is_speech(features: FrameFeatures, start: int, end: int) -> bool:
 def detect_speech(features: FrameFeatures) -> SpeechMap:
     db = features.db
     # Digital silence reads -120 dBFS; clamp so it does not drag the threshold to nothing.
-    floor = np.maximum(rolling_percentile(db, 10, FLOOR_WINDOW_SECONDS), -90.0)
+    usual, lowest = rolling_percentile(db, [10, LOW_FLOOR_PERCENTILE], FLOOR_WINDOW_SECONDS)
+    floor = np.maximum(np.minimum(usual, lowest + LOW_FLOOR_MARGIN_DB), -90.0)
     peak = np.maximum(rolling_percentile(db, 95, PEAK_WINDOW_SECONDS), floor)
     threshold = np.maximum(np.maximum(floor + 0.35 * (peak - floor), floor + MIN_MARGIN_DB), MIN_THRESHOLD_DB)
     loud = db > threshold
@@ -170,10 +179,19 @@ def detect_speech(features: FrameFeatures) -> SpeechMap:
             active[start:end] = True
     speech = np.zeros_like(active)
     noise = loud & noise_like & ~active
+    unbroken = 0
     for start, end in runs(active):
-        target = speech if _is_speech(features, start, end) else noise
+        like = _speech_like(features, start, end)
+        too_long = (end - start) * FRAME_SECONDS > MAX_UNBROKEN_SECONDS
+        target = speech if like and not too_long else noise
         target[start:end] = True
-    return SpeechMap(speech=_with_tails(db, floor, speech, noise), noise=noise, floor_db=floor)
+        unbroken += end - start if like and too_long else 0
+    return SpeechMap(
+        speech=_with_tails(db, floor, speech, noise),
+        noise=noise,
+        floor_db=floor,
+        unbroken_seconds=unbroken * FRAME_SECONDS,
+    )
 
 
 def smoothed_db(db: np.ndarray, width: int = 3) -> np.ndarray:
