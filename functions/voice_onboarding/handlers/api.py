@@ -3,11 +3,30 @@
 import gc
 from typing import Any
 
+
+def _import_fastapi_deferring_its_models() -> None:
+    """FastAPI defines the pydantic models of the OpenAPI document at import (~20 ms of a cold start),
+    used only when /openapi.json or /docs is served. Imported with pydantic's `defer_build` default on,
+    they are built when a document is first generated (tests/handlers/test_cold_start.py checks it is
+    unchanged). pydantic has no public switch for another package's models: `config_defaults` is its
+    internal default config; a pydantic without it imports FastAPI as usual."""
+    try:
+        from pydantic._internal._config import config_defaults
+    except ImportError:
+        return
+    config_defaults["defer_build"] = True
+    try:
+        import fastapi  # noqa: F401
+    finally:
+        config_defaults["defer_build"] = False
+
+
 # The import below creates the app's long-lived objects (modules, classes, schemas, routes). A cyclic
 # collection during it frees nothing and costs ~25 ms of every cold start; the objects are then frozen
 # (gc.freeze), so later collections during requests do not walk them either.
 gc.disable()
 try:
+    _import_fastapi_deferring_its_models()
     from aws_lambda_powertools.logging import correlation_paths
     from mangum import Mangum
 
