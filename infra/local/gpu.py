@@ -1,6 +1,8 @@
 """Local stand-in for the RunPod endpoint: the worker's handler in-process on CPU, reported with RunPod's
 statuses so the state machine's GPU loop runs unchanged. Injected by the local stack and the tests
-(handlers/composition.py `override(gpu_client=...)`); never imported by Lambda code."""
+(handlers/composition.py `override(gpu_client=...)`); never imported by Lambda code. The worker code is
+RunPod's: it reports progress (the heartbeat) and gets its upload URLs through the API routes its input's
+callback names (the local API's PUBLIC_API_URL), and the end of a run is posted to the webhook route."""
 
 import logging
 import threading

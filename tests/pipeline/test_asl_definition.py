@@ -136,3 +136,14 @@ def test_substitutions_match_the_template() -> None:
     used = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
     assert used == set(MACHINE["DefinitionSubstitutions"])
     assert used - {"GpuFallbackPollSeconds"} == set(FUNCTION_HANDLERS)
+
+
+def test_every_allowed_heartbeat_period_deploys() -> None:
+    """Step Functions refuses a HeartbeatSeconds not below the task's TimeoutSeconds: every value the
+    template parameter allows stays below GpuAwait's backstop timeout, and leaves the worker's keep-alive
+    (a third of the period) well above one request per 10 s."""
+    from infra.cfn_template import load_template
+
+    parameter = load_template()["Parameters"]["GpuFallbackPollSeconds"]
+    assert parameter["MaxValue"] < STATES["GpuAwait"]["TimeoutSeconds"]
+    assert parameter["MinValue"] / 3 >= 10 and parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"]

@@ -16,7 +16,7 @@ role's session is not promised to last D. So the worker asks the API for each ou
 ready to upload (services/gpu_jobs/callbacks.py), signed then and valid for UPLOAD_URL_SECONDS; the URLs
 in its input are the fallback when the API cannot be reached.
 
-Heartbeat: the worker reports progress at least every H = the state machine's HeartbeatSeconds / 3;
+Heartbeat: with H the state machine's HeartbeatSeconds, the worker reports progress at least every H / 3;
 a wait that hears nothing for H seconds ends, and its poll fails a run RunPod still calls IN_PROGRESS
 whose worker has been silent for H (a dead worker is caught after H to 2H, not at D).
 """

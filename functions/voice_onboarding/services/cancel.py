@@ -3,7 +3,9 @@ run, and fail its stage with the reason "cancelled", which releases the lock.
 
 Nothing is rolled back because nothing was committed: a split commits its samples only while its job holds
 the lock, and a GPU result is applied only while its stage is in progress, so a step still running when
-the execution stops writes nothing. Earlier samples, artifacts and adapters stay as they were.
+the execution stops writes nothing. Earlier samples, artifacts and adapters stay as they were. The run
+record is closed first, so the still-running worker's next callback is answered 409: it uploads nothing
+and stops at its next step, and RunPod's late webhook changes nothing.
 """
 
 import json
