@@ -114,6 +114,14 @@ def test_upload_urls_are_signed_only_for_the_jobs_outputs(submitted: tuple[Servi
         refused = _post(app, url, token, {"output": output})
         assert refused.status_code == 403 and set(refused.json()) == {"detail"}, refused.text
 
+    # Past the run's deadline (and the upload margin its input URLs had), the worker is told to stop.
+    record = runs.run_records(services).get(job.job_id, "embed") or {}
+    now = services.clock
+    services.clock = lambda: float(record["deadline"]) + 5 * 60 + 1
+    late = _post(app, url, callback["token"], {"output": "embedding_zip"})
+    assert late.status_code == 409 and late.json() == {"detail": "The GPU job's deadline has passed"}
+    services.clock = now
+
     # Once the run is over (cancelled, timed out, reported), nothing more is signed or recorded.
     runs.run_records(services).update(job.job_id, "embed", {"state": "finished"})
     over = _post(app, url, callback["token"], {"output": "embedding_zip"})

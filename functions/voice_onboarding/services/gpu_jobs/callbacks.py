@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from voice_onboarding.domain.gpu_runs import UPLOAD_URL_SECONDS, RunState
+from voice_onboarding.domain.gpu_runs import UPLOAD_MARGIN_SECONDS, UPLOAD_URL_SECONDS, RunState
 from voice_onboarding.domain.jobs import PipelineJob
 from voice_onboarding.services import gpu_jobs
 from voice_onboarding.services.container import Services
@@ -41,6 +41,11 @@ def _authorized(services: Services, job_id: str, stage: str, secret: str) -> dic
         raise CallbackRejected("Not a running GPU job of this token")
     if record.get("state") == RunState.FINISHED.value:
         raise RunOver("The GPU job is over")
+    deadline = record.get("deadline")
+    if deadline and services.clock() > float(deadline) + UPLOAD_MARGIN_SECONDS:
+        # A worker past its run's deadline (plus the upload margin its input URLs had) is told to stop;
+        # its silence then ends the wait, and the poll cancels the run as TIMED_OUT.
+        raise RunOver("The GPU job's deadline has passed")
     return record
 
 
