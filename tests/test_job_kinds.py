@@ -50,11 +50,11 @@ def test_every_contract_kind_has_a_job_class_and_a_worker_task() -> None:
 
 
 def test_a_missing_piece_is_named() -> None:
-    narrate = GpuKind(KINDS["clone"].input, KINDS["clone"].result, 60, stage="narration", owner="voice")
-    kinds = {**KINDS, "narrate": narrate}
-    assert missing_pieces(kinds, gpu_jobs.KINDS, {**TASKS, "narrate": "gpu_worker.tasks.narrate"}) == [
-        "GPU kind 'narrate': no GpuJobKind class registered in services/gpu_jobs/__init__.py KINDS",
-        "GPU kind 'narrate': no worker task gpu_worker/tasks/narrate.py with run(input, progress)",
+    unbuilt = GpuKind(KINDS["clone"].input, KINDS["clone"].result, 60, stage="unbuilt", owner="voice")
+    kinds = {**KINDS, "unbuilt": unbuilt}
+    assert missing_pieces(kinds, gpu_jobs.KINDS, {**TASKS, "unbuilt": "gpu_worker.tasks.unbuilt"}) == [
+        "GPU kind 'unbuilt': no GpuJobKind class registered in services/gpu_jobs/__init__.py KINDS",
+        "GPU kind 'unbuilt': no worker task gpu_worker/tasks/unbuilt.py with run(input, progress)",
     ]
 
 
@@ -104,7 +104,7 @@ def test_an_execution_started_before_the_variants_still_parses() -> None:
     [
         {"kind": "clone", "partner": "p", "name": "a"},  # no owner id
         {"kind": "split", "partner": "p", "name": "v", "speaker_id": "sid"},  # a voice kind needs a voice_id
-        {"kind": "narrate", "partner": "p", "name": "v", "voice_id": "vid"},  # no such kind
+        {"kind": "no_such_kind", "partner": "p", "name": "v", "voice_id": "vid"},  # no such kind
     ],
 )
 def test_a_malformed_job_is_refused(data: dict) -> None:
