@@ -30,7 +30,7 @@ STATE_MACHINE_NAME = "voice-pipeline"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/voice-pipeline-local"
 # The GPU wait's heartbeat period locally (600 s deployed): the in-process worker beats every third of it
 # and its webhook ends the wait, so this only bounds how long a silent or lost run goes unnoticed.
-LOCAL_GPU_POLL_SECONDS = 15
+LOCAL_GPU_POLL_SECONDS = 30
 TERMINAL_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 # Which Lambda client moto's engine uses; None = moto's own (which would need Docker).
