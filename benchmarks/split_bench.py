@@ -20,6 +20,7 @@ Speed: wall time and peak RSS (largest single process, the splitter's ffmpeg dec
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -37,11 +38,11 @@ import split_quality  # noqa: E402
 from voice_onboarding.audio.ffmpeg import OPUS_ARGS, ffmpeg_exe  # noqa: E402
 
 SPLITTER = """
-import sys
+import json, sys
 from pathlib import Path
 from voice_onboarding.audio.splitter import split_recording
 result = split_recording(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
-print(len(result.samples))
+print(json.dumps({"samples": len(result.samples), **result.timings}))
 """
 
 NAIVE_PYDUB = """
@@ -73,19 +74,23 @@ def make_recording(folder: Path, minutes: float) -> Path:
     return target
 
 
-def measure(command: list[str]) -> tuple[float, float, float]:
+def measure(command: list[str]) -> tuple[float, float, float, str]:
     """Wall seconds, CPU seconds and peak RSS (MB) of one command and its descendants (largest single
-    process). CPU time matters on a shared machine, where wall time depends on the neighbours."""
+    process), and what it printed. CPU time matters on a shared machine, where wall time depends on the
+    neighbours."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": f"{REPO / 'functions'}:{REPO}"}
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(
+            command, stdout=out, env={**os.environ, "PYTHONPATH": f"{REPO / 'functions'}:{REPO}"}
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        out.seek(0)
+        printed = out.read().decode(errors="replace").strip()
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"{command[:3]} exited with {process.returncode}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, printed
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -113,11 +118,16 @@ def speed(args: argparse.Namespace) -> None:
             results[name] = measure(command)
         floor = results["decode"][0] + results["encode-kept"][0]
         print(f"{'variant':<12} {'wall s':>8} {'CPU s':>8} {'x floor':>8} {'peak RSS MB':>12}")
-        for name, (seconds, cpu, rss) in results.items():
+        for name, (seconds, cpu, rss, _) in results.items():
             print(f"{name:<12} {seconds:8.1f} {cpu:8.1f} {seconds / floor:8.2f} {rss:12.0f}")
         cpu_floor = results["decode"][1] + results["encode-kept"][1]
         print(f"floor = decode once + encode the kept {kept} s: {floor:.1f} s wall, {cpu_floor:.1f} s CPU; "
               f"splitter CPU / floor CPU = {results['splitter'][1] / cpu_floor:.2f}")  # fmt: skip
+        steps = json.loads(results["splitter"][3].splitlines()[-1])
+        per = max(steps["candidates"], 1)
+        print(f"splitter steps (s; silero and dnsmos in CPU s): {steps}\n"
+              f"DNSMOS {1000 * steps['dnsmos'] / per:.0f} ms CPU per candidate ({steps['candidates']:.0f} "
+              f"candidates for {steps['samples']} samples, loudness included)")  # fmt: skip
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 them (no hub download): DNSMOS P.835 from `speechmos`, Silero VAD from `silero-vad`. Neither package is
 imported: speechmos's module needs librosa and silero_vad's needs torch; only their model files are read.
 
-Costs (benchmarks/split_bench.py prints them): DNSMOS ~0.4 s of CPU per 9 s window, Silero ~0.5 ms per
-32 ms chunk."""
+Costs (benchmarks/split_bench.py prints them): DNSMOS ~0.4 s of CPU per 9 s window (87 % of it in two
+full-resolution convolutions of the model: intrinsic, neither thread count nor graph optimisation level
+changes it much), Silero ~0.5 ms per 32 ms chunk."""
 
 import importlib.util
 import math
@@ -16,8 +17,11 @@ from pydantic import BaseModel
 
 SAMPLE_RATE = 16_000
 DNSMOS_WINDOW = int(9.01 * SAMPLE_RATE)  # the model's fixed input length
-# Windows per sample, spread evenly over it. One window costs ~0.4 s of CPU, so the split Lambda scores
-# the central 9 s of each candidate; more windows only average a few hundredths of MOS differently.
+# Windows per sample, spread evenly over it (one window: the sample's first 9 s). One window costs ~0.4 s
+# of CPU, so the split Lambda scores one per candidate, where the reference (dnsmos_local.py, speechmos)
+# averages a window every second (7 for a 15 s sample). On 15 s espeak clips the one window differs from
+# that average by 0.08 OVRL on average (0.3 at most; BAK 0.16, 0.6 at most); two windows (first and last
+# 9 s) halve that for twice the cost.
 DNSMOS_MAX_WINDOWS = 1
 # speechmos' polynomial mapping of the raw P.835 outputs to MOS (non-personalised model).
 _SIG = np.poly1d([-0.08397278, 1.22083953, 0.0052439])
@@ -40,11 +44,17 @@ def _session(package: str, relative: str) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
+    # One thread, no spinning: the split Lambda (2048 MB) has ~1.2 vCPU of time, and ffmpeg runs beside it. A
+    # second intra-op thread mostly spin-waits: DNSMOS cost 586 ms of CPU per candidate with the default pool
+    # against 480 ms with one thread (benchmarks/split_bench.py, 30 min recording), for the same scores.
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    # No arena: it keeps the peak of every run allocated (~250 MB for DNSMOS), the Lambda's memory is better
-    # spent elsewhere and an allocation per run costs nothing next to the 0.4 s of convolutions.
-    options.enable_cpu_mem_arena = False
+    # The arena keeps one run's peak allocated between runs (a split's peak RSS 258 -> 341 MB, flat in the
+    # recording's length, of the Lambda's 2048 MB) and saves a fresh ~110 MB allocation per DNSMOS run:
+    # 480 -> 395 ms of CPU per candidate on a 30 min recording (benchmarks/split_bench.py).
+    options.enable_cpu_mem_arena = True
     path = str(_package_file(package, relative))
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
