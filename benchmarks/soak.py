@@ -273,9 +273,9 @@ class StackMemory:
         if runs > 0:
             kib = dump_b["retained"].get("sfn executions KiB", 0) - dump_a["retained"].get("sfn executions KiB", 0)
             print(
-                f"{since} -> {until}: RSS {rss_b - rss_a:+.0f} MB with {runs} more Step Functions executions kept "
-                f"(their history is data: {kib / runs:.0f} KiB each measured, RSS {(rss_b - rss_a) * 1024 / runs:.0f} "
-                f"KiB per execution)"
+                f"{since} -> {until}: {runs} more Step Functions executions kept (their history is data, as "
+                f"deployed): {kib / runs:.0f} KiB each, measured; RSS {rss_b - rss_a:+.0f} MB between these two "
+                "points (single samples: a pipeline run in progress lifts one; the floor above is the trend)"
             )
         first = dict(self.points[names.index(since)][2]["types"])
         last = dict(self.points[names.index(until)][2]["types"])
