@@ -24,7 +24,7 @@ def test_the_routers_declare_lazy_routes():
 def test_what_is_set_before_the_build_is_what_fastapi_builds(declared):
     path, endpoint, kwargs = declared.declaration
     lazy = LazyAPIRoute(path, endpoint, **kwargs)
-    set_before_build = {name: value for name, value in vars(lazy).items() if name not in ("declaration", "built")}
+    set_before_build = {k: v for k, v in vars(lazy).items() if k not in ("declaration", "built", "_building")}
     built = APIRoute(path, endpoint, **kwargs)
     for name, value in set_before_build.items():
         if name == "response_model" and isinstance(value, DefaultPlaceholder):
@@ -39,8 +39,8 @@ def test_what_is_set_before_the_build_is_what_fastapi_builds(declared):
 
 
 def test_requests_through_the_app_never_build_the_declared_routes(services, api_key):
-    """FastAPI builds an included router's routes in the app's context on the first request through it;
-    the declared copies stay unbuilt (the saving: each route is built once, not twice)."""
+    """The app declares the routers' routes again on itself (api/app.py add_routes); the routers' own
+    declarations are never built (the saving: a route is built once, not twice)."""
     fresh = [LazyAPIRoute(*route.declaration[:2], **route.declaration[2]) for route in routes_voices.router.routes]
     original = routes_voices.router.routes[:]
     routes_voices.router.routes[:] = fresh
@@ -53,6 +53,16 @@ def test_requests_through_the_app_never_build_the_declared_routes(services, api_
         assert not any(route.built for route in fresh)
     finally:
         routes_voices.router.routes[:] = original
+
+
+def test_a_request_builds_only_the_route_it_matched(services, api_key):
+    app = create_app(services)
+    client = TestClient(app, headers={"X-Api-Key": api_key})
+    assert client.get(f"/api/voices/{PARTNER}").status_code == 200
+    built = [(sorted(r.methods), r.path) for r in app.router.routes if isinstance(r, LazyAPIRoute) and r.built]
+    assert built == [(["GET"], "/api/voices/{partner}")]
+    assert client.get(f"/api/voices/{PARTNER}/nobody").status_code == 404
+    assert sum(isinstance(r, LazyAPIRoute) and r.built for r in app.router.routes) == 2
 
 
 def test_a_route_on_the_app_itself_is_built_when_first_matched(services):

@@ -42,7 +42,8 @@ def test_handler_import_builds_no_route():
     request through their router, or, for the app's own routes, when first matched."""
     app_routes = "[(type(r).__name__, r.built) for r in api.app.router.routes if type(r).__name__.endswith('APIRoute')]"
     voices = _after_import({}, "[r.built for r in sys.modules['voice_onboarding.api.routes_voices'].router.routes]")
-    assert _after_import({}, app_routes) == [["LazyAPIRoute", False]]  # /health; routers are included, not copied
+    routes = _after_import({}, app_routes)
+    assert len(routes) == len(voices) + 1 and all(route == ["LazyAPIRoute", False] for route in routes)  # + /health
     assert voices and not any(voices)
 
 
@@ -87,7 +88,8 @@ def test_lazy_routers_serve_their_first_request_and_the_schema_lists_every_route
     assert upload.status_code == 201, upload.text
     webhook = client.post("/api/gpu/webhook/job-1/embed?token=" + "x" * 43, json={"id": "r", "status": "COMPLETED"})
     assert webhook.status_code == 404  # the route is served (no such run)
-    assert len(lazy_app.routes) == len(create_app(services).routes) == routes_before + 3  # 3 routers included
+    eager_paths = {getattr(route, "path", None) for route in create_app(services).routes}
+    assert len(lazy_app.routes) > routes_before and {getattr(r, "path", None) for r in lazy_app.routes} == eager_paths
     schema_paths = set(create_app(services, lazy_routers=True).openapi()["paths"])
     assert schema_paths == set(create_app(services).openapi()["paths"])
     assert "/api/voice/models/speakers" in schema_paths

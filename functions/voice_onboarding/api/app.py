@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from voice_onboarding import __version__
@@ -78,7 +78,7 @@ def create_app(
     )
     app.state.services = services
     app.state.services_factory = services_factory
-    app.include_router(routes_voices.router)
+    add_routes(app, routes_voices.router)
     optional = _OptionalRouters(app)
     if not lazy_routers:
         optional.include()
@@ -218,6 +218,20 @@ _MALFORMED_BODY = {
 }
 
 
+def add_routes(app: FastAPI, router: APIRouter) -> None:
+    """Serve `router`'s routes from the app. A router of `LazyAPIRoute`s (api/lazy_route.py) is declared
+    again on the app itself, route by route, unbuilt: each is built when it first matches, so a cold
+    start's first request builds its own route alone, where an included router has FastAPI build all of
+    its routes in the app's context on the first request through it. The app adds no prefix or setting to
+    its routers; as an include does, it is the routes' dependency-overrides provider."""
+    if not all(isinstance(route, LazyAPIRoute) for route in router.routes):
+        app.include_router(router)
+        return
+    for route in router.routes:
+        path, endpoint, declared = route.declaration
+        app.router.routes.append(LazyAPIRoute(path, endpoint, **{**declared, "dependency_overrides_provider": app}))
+
+
 class _OptionalRouters:
     """Routers added by later capabilities, one line each: path prefix -> module with a `router`."""
 
@@ -237,5 +251,5 @@ class _OptionalRouters:
             return
         for prefix, module in list(self.pending.items()):
             if path is None or path.startswith(prefix):
-                self.app.include_router(importlib.import_module(module).router)
+                add_routes(self.app, importlib.import_module(module).router)
                 del self.pending[prefix]

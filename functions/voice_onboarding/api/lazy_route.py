@@ -26,6 +26,7 @@ class LazyAPIRoute(APIRoute):
     def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
         self.declaration = (path, endpoint, kwargs)
         self.built = False
+        self._building = False
         declared = _SIGNATURE.bind(self, path, endpoint, **kwargs)
         declared.apply_defaults()
         for name, value in declared.arguments.items():
@@ -51,20 +52,22 @@ class LazyAPIRoute(APIRoute):
 
     def build(self) -> None:
         with _BUILD_LOCK:
-            if self.built:
+            if self.built or self._building:
                 return
-            # Marked first: during the build, an attribute not set yet is missing, as on any APIRoute.
-            self.built = True
-            path, endpoint, kwargs = self.declaration
+            self._building = True
             try:
+                path, endpoint, kwargs = self.declaration
                 APIRoute.__init__(self, path, endpoint, **kwargs)
-            except BaseException:
-                self.built = False
-                raise
+            finally:
+                self._building = False
+            self.built = True
 
     def __getattr__(self, name: str) -> Any:
         # Only called for attributes not set yet, i.e. the ones the build sets.
-        if name.startswith("__") or self.built:
+        if name.startswith("__") or name in ("declaration", "built", "_building") or self.built:
             raise AttributeError(name)
-        self.build()
+        with _BUILD_LOCK:  # a request in another thread may be building it: wait for that build
+            if self._building:
+                raise AttributeError(name)  # read by the build itself: not set yet, as on any APIRoute
+            self.build()
         return getattr(self, name)
