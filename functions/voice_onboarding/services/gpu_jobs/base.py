@@ -7,6 +7,7 @@ from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
 from voice_onboarding.contract.gpu import KINDS as GPU_KINDS
+from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.services.container import Services
@@ -51,6 +52,12 @@ class GpuJobKind(ABC):
         return int(cls.stage.timeout_seconds or 0)
 
     @classmethod
+    def lifetimes(cls) -> RunLifetimes:
+        """URL expiries and RunPod's policy for one run of this kind, all from its deadline: inputs are
+        read when a worker starts, outputs written before it returns (domain/gpu_runs.py)."""
+        return RunLifetimes(cls.timeout_seconds())
+
+    @classmethod
     def parse_result(cls, output: dict[str, Any]) -> Any:
         """The worker's output as the contract's result model of this kind."""
         kind = str(cls.stage.gpu_kind)
@@ -64,6 +71,14 @@ def job_speaker(services: Services, job: PipelineJob) -> SpeakerRecord | None:
     """The speaker a speaker job ran for; None if it is gone or a re-created namesake holds the name."""
     speaker = services.speakers.get(job.partner, job.name)
     return speaker if speaker is not None and speaker.speaker_id == job.owner_id else None
+
+
+def running_speaker(services: Services, job: PipelineJob) -> SpeakerRecord:
+    """`job_speaker` for building a job's input: a speaker that is gone fails the job."""
+    speaker = job_speaker(services, job)
+    if speaker is None:
+        raise GpuJobError("Speaker no longer exists")
+    return speaker
 
 
 def update_voice_stage(services: Services, job: PipelineJob, stage: Stage, fields: dict[str, Any]) -> bool:

@@ -9,12 +9,11 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from voice_onboarding.contract.gpu import CloneInput, CloneOutputs, CloneResult
-from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.speaker import SpeakerRecord
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job_speaker
+from voice_onboarding.services.gpu_jobs.base import GpuJobKind, job_speaker, running_speaker
 from voice_onboarding.storage import keys
 
 MAX_REASON_CHARS = 300
@@ -35,11 +34,8 @@ class CloneJob(GpuJobKind):
 
     @classmethod
     def build_input(cls, services: Services, job: PipelineJob) -> dict[str, Any]:
-        speaker = job_speaker(services, job)
-        if speaker is None:
-            raise GpuJobError("Speaker no longer exists")
-        # Inputs are read when a worker starts, outputs written before it returns (domain/gpu_runs.py).
-        life = RunLifetimes(cls.timeout_seconds())
+        speaker = running_speaker(services, job)
+        life = cls.lifetimes()
         read_ttl, write_ttl = life.input_url_seconds, life.output_url_seconds
         conditioning_key = keys.speaker_conditioning_key(job.partner, speaker.speaker_id, _tts_type(job, speaker))
         return CloneInput(

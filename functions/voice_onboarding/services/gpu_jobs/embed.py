@@ -5,7 +5,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from voice_onboarding.contract.gpu import EmbedInput, EmbedOutputs, EmbedResult, SampleIn, test_filename
-from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus, VoiceRecord, utc_now_iso
 from voice_onboarding.services.container import Services
@@ -55,8 +54,7 @@ class EmbedJob(GpuJobKind):
             raise GpuJobError("Voice no longer exists")
         if not voice.samples:
             raise GpuJobError("Voice has no samples to embed")
-        # Inputs are read when a worker starts, outputs written before it returns (domain/gpu_runs.py).
-        life = RunLifetimes(cls.timeout_seconds())
+        life = cls.lifetimes()
         read_ttl, write_ttl = life.input_url_seconds, life.output_url_seconds
         tts_type = _tts_type(job, voice)
         test_prefix = keys.test_samples_prefix(job.partner, voice.voice_id, tts_type)

@@ -32,7 +32,7 @@ class GpuSubmitUnconfirmed(Exception):
 
 def lifetimes(stage: str) -> RunLifetimes:
     """URL expiries and RunPod's policy for one run of `stage`, all from its deadline."""
-    return RunLifetimes(gpu_jobs.get_kind(stage).timeout_seconds())
+    return gpu_jobs.get_kind(stage).lifetimes()
 
 
 def run_records(services: Services) -> GpuRunRepository:

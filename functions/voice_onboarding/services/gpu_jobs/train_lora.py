@@ -11,12 +11,11 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from voice_onboarding.contract.gpu import DatasetItem, TrainLoraInput, TrainLoraResult, TrainOutputs
-from voice_onboarding.domain.gpu_runs import RunLifetimes
 from voice_onboarding.domain.jobs import PipelineJob, Stage
 from voice_onboarding.domain.speaker import AdapterVersion
 from voice_onboarding.domain.voice import JobStatus, utc_now_iso
 from voice_onboarding.services.container import Services
-from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job_speaker
+from voice_onboarding.services.gpu_jobs.base import GpuJobError, GpuJobKind, job_speaker, running_speaker
 from voice_onboarding.storage import keys
 
 MAX_REASON_CHARS = 300
@@ -47,9 +46,7 @@ class TrainLoraJob(GpuJobKind):
 
     @classmethod
     def build_input(cls, services: Services, job: PipelineJob) -> dict[str, Any]:
-        speaker = job_speaker(services, job)
-        if speaker is None:
-            raise GpuJobError("Speaker no longer exists")
+        speaker = running_speaker(services, job)
         adapter = _adapter(services, job)
         # Train on the snapshot taken when the run started, not on whatever was uploaded since.
         by_id = {s.sample_id: s for s in services.speakers.list_samples(job.partner, job.name)}
@@ -58,8 +55,7 @@ class TrainLoraJob(GpuJobKind):
             raise GpuJobError(f"{len(missing)} dataset samples were removed after training started")
         if not adapter.dataset_sample_ids:
             raise GpuJobError("The dataset is empty")
-        # Inputs are read when a worker starts, outputs written before it returns (domain/gpu_runs.py).
-        life = RunLifetimes(cls.timeout_seconds())
+        life = cls.lifetimes()
         read_ttl, write_ttl = life.input_url_seconds, life.output_url_seconds
         params = _params(job)
         version = params.adapter_version
