@@ -9,6 +9,9 @@ objects are deleted only if no live voice owns them, so a marker left behind by 
 operation is harmless. Markers younger than a grace period are skipped, since their operation may
 still be running."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from voice_onboarding.domain.jobs import OwnerType
@@ -58,11 +61,47 @@ def clear_quietly(services: Services, marker: CleanupMarker) -> None:
         logger.warning("cleanup marker left for the sweeper", extra={"key": marker.key, "error": type(error).__name__})
 
 
-def delete_objects(services: Services, key: str) -> None:
+def delete_objects(services: Services, key: str) -> int:
+    """Delete the object `key`, or every object under it when it is a prefix; how many went."""
     if key.endswith("/"):
-        services.blobs.delete_prefix(key)
-    else:
-        services.blobs.delete(key)
+        return services.blobs.delete_prefix(key)
+    services.blobs.delete(key)
+    return 1
+
+
+@contextmanager
+def written_under(services: Services, marker: CleanupMarker) -> Iterator[None]:
+    """The writes of an operation that `marker` covers: if any of them fails, what they wrote is
+    deleted (rollback) and the error re-raised; once all succeeded, the marker is cleared."""
+    try:
+        yield
+    except BaseException:
+        rollback(services, marker)
+        raise
+    clear_quietly(services, marker)
+
+
+@contextmanager
+def removing_owner(services: Services, marker: CleanupMarker) -> Iterator[None]:
+    """The item delete that orphans `marker`'s objects: if it fails (busy, gone, a lost race), the owner
+    still owns its objects, so only our marker is cleared and the error re-raised."""
+    try:
+        yield
+    except BaseException:
+        clear_quietly(services, marker)  # ours only: a concurrent operation that won keeps its own
+        raise
+
+
+def delete_covered(services: Services, marker: CleanupMarker) -> int | None:
+    """Once their owner is gone: delete the objects `marker` covers, then the marker; how many went.
+    An S3 failure leaves both for the sweeper (logged) and answers None: the operation still succeeded."""
+    try:
+        removed = delete_objects(services, marker.key)
+    except AWS_ERRORS as error:
+        logger.warning("objects left for the sweeper", extra={"key": marker.key, "error": type(error).__name__})
+        return None
+    clear_quietly(services, marker)
+    return removed
 
 
 def rollback(services: Services, marker: CleanupMarker) -> None:

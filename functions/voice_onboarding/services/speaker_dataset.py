@@ -75,14 +75,9 @@ def add_sample(services: Services, owner: str, name: str, audio: Path, transcrip
         created_at=utc_now_iso(),
     )
     # Marker first (services/cleanup.py): if the item write fails, the audio cannot outlive it.
-    marker = _mark(services, object_key, speaker.owner, speaker.speaker_id, sample_id)
-    try:
+    with cleanup.written_under(services, _mark(services, object_key, speaker.owner, speaker.speaker_id, sample_id)):
         services.blobs.put_file(object_key, audio, content_type=accepted.content_type)
         services.speakers.add_sample(owner, name, speaker.speaker_id, sample)  # 404 if deleted meanwhile
-    except BaseException:
-        cleanup.rollback(services, marker)
-        raise
-    cleanup.clear_quietly(services, marker)
     return sample
 
 

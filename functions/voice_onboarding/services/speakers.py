@@ -82,13 +82,9 @@ def create_speaker(
     )
     # Marker first (services/cleanup.py): the loser of a name race, or a failed write, leaves no audio.
     marker = cleanup.mark(services, reference_key, owner, speaker_id, owner_type=OwnerType.SPEAKER)
-    try:
+    with cleanup.written_under(services, marker):
         services.blobs.put_file(reference_key, reference, content_type=audio.content_type)
         services.speakers.create(record)  # conditional: the name race has one winner
-    except BaseException:
-        cleanup.rollback(services, marker)
-        raise
-    cleanup.clear_quietly(services, marker)
     start_job(services, record, JobKind.CLONE, {"tts_type": record.tts_type})
     return record
 
@@ -102,19 +98,12 @@ def delete_speaker(services: Services, owner: str, name: str) -> None:
     # Marker before the item goes (services/cleanup.py): if the S3 delete fails below, the sweeper
     # removes the objects; nothing is orphaned where no sweep looks.
     marker = cleanup.mark(services, prefix, owner, speaker.speaker_id, owner_type=OwnerType.SPEAKER)
-    try:
+    with cleanup.removing_owner(services, marker):  # busy or gone: the speaker (if any) keeps its objects
         # The catalog entry goes in the same transaction as the speaker: undeployed no later than deleted.
         services.speakers.delete(owner, name, speaker.speaker_id, extra_deletes=catalog_keys)
-    except BaseException:
-        cleanup.clear_quietly(services, marker)  # busy or gone: the speaker (if any) still owns its objects
-        raise
     services.speakers.delete_children(owner, name)
-    try:
-        services.blobs.delete_prefix(prefix)
-    except cleanup.AWS_ERRORS as error:
-        logger.warning("speaker objects left for the sweeper", extra={"prefix": prefix, "error": type(error).__name__})
+    if cleanup.delete_covered(services, marker) is None:
         return
-    cleanup.clear_quietly(services, marker)
     logger.info("speaker deleted", extra={"owner": owner, "speaker": name, "speaker_id": speaker.speaker_id})
 
 

@@ -130,16 +130,10 @@ def create_voice(
                 "progress": {"job": Stage.SPLITTING.value, "step": "queued", "updated_at": now},
             }
         )
-        # Marker first: if anything below fails half-way, the audio cannot outlive the failed create.
-        marker = cleanup.mark(services, voice_prefix, partner, record.voice_id)
-        try:
+        # Marker first: if the create loses the name race or S3/DynamoDB fails half-way, no audio outlives it.
+        with cleanup.written_under(services, cleanup.mark(services, voice_prefix, partner, record.voice_id)):
             services.blobs.put_file(original_key, encoded)
             services.voices.create(record)
-        except BaseException:
-            # Lost the name race, or S3/DynamoDB failed: leave no orphan audio behind.
-            cleanup.rollback(services, marker)
-            raise
-    cleanup.clear_quietly(services, marker)
     _dispatch(
         services,
         record,
@@ -161,21 +155,14 @@ def delete_voice(services: Services, partner: str, name: str) -> None:
         raise VoiceLocked()
     prefix = keys.voice_prefix(partner, current.voice_id)
     marker = cleanup.mark(services, prefix, partner, current.voice_id)
-    try:
+    with cleanup.removing_owner(services, marker):
         record = services.voices.delete(partner, name)
-    except BaseException:
-        cleanup.clear_quietly(services, marker)  # the voice still owns its objects
-        raise
     if record.voice_id != current.voice_id:  # deleted and recreated under the same name meanwhile
-        prefix = keys.voice_prefix(partner, record.voice_id)
         cleanup.clear_quietly(services, marker)  # nothing of the voice we read was deleted
-        marker = cleanup.mark(services, prefix, partner, record.voice_id)
-    try:
-        removed = services.blobs.delete_prefix(prefix)
-    except cleanup.AWS_ERRORS as error:
-        logger.warning("voice objects left for the sweeper", extra={"prefix": prefix, "error": type(error).__name__})
+        marker = cleanup.mark(services, keys.voice_prefix(partner, record.voice_id), partner, record.voice_id)
+    removed = cleanup.delete_covered(services, marker)
+    if removed is None:
         return
-    cleanup.clear_quietly(services, marker)
     logger.info("voice deleted", extra={"partner": partner, "voice": name, "objects_removed": removed})
 
 
@@ -253,17 +240,9 @@ def delete_sample(services: Services, partner: str, name: str, index: int) -> No
         raise SampleNotFound()
     key = keys.sample_key(partner, current.voice_id, index)
     marker = cleanup.mark(services, key, partner, current.voice_id, sample_index=index)
-    try:
+    with cleanup.removing_owner(services, marker):
         services.voices.remove_sample(partner, name, index)
-    except BaseException:
-        cleanup.clear_quietly(services, marker)  # ours only: a concurrent delete that won keeps its own
-        raise
-    try:
-        services.blobs.delete(key)
-    except cleanup.AWS_ERRORS as error:
-        logger.warning("sample object left for the sweeper", extra={"key": key, "error": type(error).__name__})
-        return
-    cleanup.clear_quietly(services, marker)
+    cleanup.delete_covered(services, marker)
 
 
 def write_samples_bundle(
