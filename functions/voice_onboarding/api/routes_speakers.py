@@ -3,7 +3,7 @@ owner tenant (`ApiKeyRecord.owner`); handlers only translate HTTP to the service
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, File, Form, Path, Request, UploadFile, status
+from fastapi import APIRouter, Body, File, Form, Path, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
 from voice_onboarding.api.lazy_route import LazyAPIRoute
@@ -21,7 +21,7 @@ from voice_onboarding.api.schemas_speakers import (
     TrainAccepted,
     TrainRequest,
 )
-from voice_onboarding.api.security import ApiKeyDep, ServicesDep
+from voice_onboarding.api.security import ApiKeyDep, GpuClientDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
 from voice_onboarding.content_disposition import content_disposition
 from voice_onboarding.domain.errors import InvalidRequest
@@ -315,9 +315,8 @@ def list_catalog(services: ServicesDep, api_key: ApiKeyDep) -> list[CatalogVoice
     ),
     responses={409: {"model": ErrorResponse, "description": "No job is running"}},
 )
-def cancel_speaker_job(request: Request, services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName) -> Message:
-    from voice_onboarding.api.routes_voices import gpu_client_or_none
+def cancel_speaker_job(services: ServicesDep, api_key: ApiKeyDep, name: SpeakerName, gpu: GpuClientDep) -> Message:
     from voice_onboarding.services import cancel
 
-    cancel.cancel(services, gpu_client_or_none(request, services), api_key.owner, name, cancel.SPEAKER_KINDS)
+    cancel.cancel(services, gpu, api_key.owner, name, cancel.SPEAKER_KINDS)
     return Message(detail="Job cancelled")

@@ -1,9 +1,9 @@
 """HTTP routes of voices-api.txt. Thin: parse, authorize, call services.voices, shape the response."""
 
 import tempfile
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
 from voice_onboarding.api import mappers
@@ -18,14 +18,13 @@ from voice_onboarding.api.schemas import (
     VoiceStatus,
     VoiceSummary,
 )
-from voice_onboarding.api.security import PartnerDep, ServicesDep
+from voice_onboarding.api.security import GpuClientDep, PartnerDep, ServicesDep
 from voice_onboarding.api.uploads import spooled_upload
 from voice_onboarding.content_disposition import content_disposition
 from voice_onboarding.contract import quality
 from voice_onboarding.contract.engines import DEFAULT_TTS_TYPE
 from voice_onboarding.domain.errors import InvalidRequest
 from voice_onboarding.services import cancel, uploads, voices
-from voice_onboarding.services.container import Services
 
 _ERRORS = {
     401: {"model": ErrorResponse, "description": "Invalid API key"},
@@ -321,19 +320,6 @@ def set_preferred_sample(
     ),
     responses={409: {"model": ErrorResponse, "description": "No job is running"}},
 )
-def cancel_voice_job(request: Request, services: ServicesDep, partner: PartnerDep, voice: VoiceName) -> Message:
-    cancel.cancel(services, gpu_client_or_none(request, services), partner, voice, cancel.VOICE_KINDS)
+def cancel_voice_job(services: ServicesDep, partner: PartnerDep, voice: VoiceName, gpu: GpuClientDep) -> Message:
+    cancel.cancel(services, gpu, partner, voice, cancel.VOICE_KINDS)
     return Message(detail="Job cancelled")
-
-
-def gpu_client_or_none(request: Request, services: Services) -> Any:
-    """The RunPod client a cancel uses: the app's injected one (local stack, tests) or one from settings."""
-    injected = getattr(request.app.state, "gpu_client", None)
-    if injected is not None:
-        return injected
-    try:
-        from voice_onboarding.adapters.runpod import make_gpu_client
-
-        return make_gpu_client(services.settings)
-    except Exception:  # noqa: BLE001 - no RunPod key here: the run's policy still bounds it
-        return None

@@ -1,6 +1,7 @@
-"""API-key authentication and partner tenancy, as FastAPI dependencies (documented in OpenAPI)."""
+"""Request dependencies: the app's services and RunPod client, API-key authentication and partner
+tenancy (the last two documented in OpenAPI)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery
@@ -27,6 +28,23 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_gpu_client(request: Request, services: ServicesDep) -> Any:
+    """The RunPod client a cancel uses: the app's injected one (local stack, tests) or one from settings;
+    None without a RunPod key (the run's policy still bounds it)."""
+    injected = getattr(request.app.state, "gpu_client", None)
+    if injected is not None:
+        return injected
+    try:
+        from voice_onboarding.adapters.runpod import make_gpu_client
+
+        return make_gpu_client(services.settings)
+    except Exception:  # noqa: BLE001 - no RunPod key here: the run's policy still bounds it
+        return None
+
+
+GpuClientDep = Annotated[Any, Depends(get_gpu_client)]
 
 
 def require_api_key(
