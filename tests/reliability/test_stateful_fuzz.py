@@ -16,28 +16,15 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests import audio_factory
 from tests.conftest import PARTNER
-from tests.reliability.test_fuzz import no_traceback_in_body
+from tests.reliability.test_fuzz import CHECKS
 from tests.tricky_names import VOICE_NAMES
 from voice_onboarding.domain.jobs import JobKind
 from voice_onboarding.domain.voice import JobStatus
 from voice_onboarding.services import gpu_jobs
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    no_traceback_in_body,
-]
 EXAMPLES = int(os.environ.get("STATEFUL_FUZZ_EXAMPLES", "20"))
 STEPS = int(os.environ.get("STATEFUL_FUZZ_STEPS", "12"))
 VOICE_CREATORS = {("POST", "/api/voices/{partner}"), ("POST", "/api/voices/{partner}/empty")}
