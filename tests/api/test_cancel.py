@@ -78,7 +78,9 @@ def test_cancel_with_nothing_running_is_409(engine: Engine) -> None:
     response = client.post(f"{BASE}/speaker-1/cancel")
     assert response.status_code == 409 and response.json() == {"detail": "No job is running"}
     speaker = client.post("/api/voice/models/speakers/nobody/cancel")
-    assert speaker.status_code == 409 and speaker.json() == {"detail": "No job is running"}
+    assert speaker.status_code == 404 and speaker.json() == {"detail": "Speaker not found"}
+    voice = client.post(f"{BASE}/nobody/cancel")
+    assert voice.status_code == 404 and voice.json() == {"detail": "Voice not found"}
 
 
 def test_cancel_of_another_partners_voice_is_403_and_stops_nothing(engine: Engine) -> None:

@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from voice_onboarding.adapters.runpod import GpuClient
-from voice_onboarding.domain.errors import NothingToCancel
+from voice_onboarding.domain.errors import NothingToCancel, SpeakerNotFound, VoiceNotFound
 from voice_onboarding.domain.gpu_runs import RunState
 from voice_onboarding.domain.jobs import JobKind, OwnerType, PipelineJob, Stage
 from voice_onboarding.domain.voice import JobStatus
@@ -36,10 +36,12 @@ def running_job(services: Services, partner: str, name: str, kinds: frozenset[Jo
     """The RUNNING execution started for this voice or speaker (its input is the PipelineJob): the one
     its job recorded on it when it started (`execution_arn`); for a job started before that was
     recorded, found by listing the machine's running executions."""
+    owner = _owner(services, partner, name, kinds)
+    if owner is None:
+        raise SpeakerNotFound() if kinds <= SPEAKER_KINDS else VoiceNotFound()
     if not services.settings.state_machine_arn:
         raise NothingToCancel()
-    owner = _owner(services, partner, name, kinds)
-    if owner is None or not any(owner.stage_status(stage) == JobStatus.IN_PROGRESS for stage in _stages(kinds)):
+    if not any(owner.stage_status(stage) == JobStatus.IN_PROGRESS for stage in _stages(kinds)):
         raise NothingToCancel()  # no stage runs: no execution to look for
     sfn = runs.sfn_client(services)
     if owner.execution_arn:
