@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests import audio_factory
-from voice_onboarding.audio import vad
+from voice_onboarding.audio import splitter, vad
 from voice_onboarding.audio.ffmpeg import bitrate_kbps, ffmpeg_exe, probe
 from voice_onboarding.audio.splitter import (
     GUARD_FRAMES,
@@ -41,6 +41,8 @@ def test_cut_points_fall_in_pauses(speech_recording, tmp_path):
     ends = [s.start + s.duration for s in result.samples]
     assert all(end <= nxt.start + 1e-6 for end, nxt in zip(ends, result.samples[1:], strict=False))
     assert result.samples[0].start < 0.2
+    # Only the samples are left: no draft of a candidate the choice dropped, no scratch PCM.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s.index}.opus" for s in result.samples)
 
 
 def test_counts_durations_and_timestamps_honour_parameters(speech_recording, tmp_path):
@@ -241,3 +243,18 @@ def test_short_pauses_are_cut_in_their_middle_only_where_the_speaker_never_pause
         for cut in (segment.start, segment.end):
             # never in a dip between words: only in the sentence pauses, with the full guard
             assert 100 + GUARD_FRAMES <= (cut - 2100) % 120 <= 120 - GUARD_FRAMES, cut
+
+
+def test_decoding_in_parts_gives_the_same_pcm_and_features(speech_recording, tmp_path, monkeypatch):
+    """A long recording is decoded in parts at once (one ffmpeg per vCPU); stitched, they must equal one
+    continuous decode bit for bit, or cuts and quality reports would depend on the machine."""
+    whole = decode_features(speech_recording.path, tmp_path / "whole.s16le")
+    monkeypatch.setattr(splitter, "PART_MIN_FRAMES", 200)  # 6 s: the ~55 s recording splits in three
+    calls = []
+    real = splitter._decode_part
+    monkeypatch.setattr(splitter, "_decode_part", lambda *a: calls.append(a[2:]) or real(*a))
+    parts = decode_features(speech_recording.path, tmp_path / "parts.s16le", parts=3)
+    assert len(calls) == 3 and calls[0] == (0, calls[1][0])
+    assert (tmp_path / "parts.s16le").read_bytes() == (tmp_path / "whole.s16le").read_bytes()
+    for name in ("db", "clipped", "flatness"):
+        np.testing.assert_array_equal(getattr(parts, name), getattr(whole, name))

@@ -59,7 +59,8 @@ def integrated_lufs(signal: np.ndarray, rate: int) -> float:
     block, step = int(BLOCK_SECONDS * rate), int(STEP_SECONDS * rate)
     if signal.size < block:
         return float("-inf")
-    size = signal.size + int(_IR_PAD_SECONDS * rate)
+    # A power of two: numpy's FFT of an awkward length (a 15.5 s sample's 248,000 points) cost ~30 ms.
+    size = 1 << (signal.size + int(_IR_PAD_SECONDS * rate) - 1).bit_length()
     spectrum = np.fft.rfft(signal.astype(np.float64), n=size)
     weighted = np.fft.irfft(spectrum * k_weighting(np.fft.rfftfreq(size, 1 / rate), rate), n=size)[: signal.size]
     energy = np.concatenate([[0.0], np.cumsum(weighted * weighted)])

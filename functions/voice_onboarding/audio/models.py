@@ -44,15 +44,15 @@ def _session(package: str, relative: str) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    # One thread, no spinning: the split Lambda (2048 MB) has ~1.2 vCPU of time, and ffmpeg runs beside it. A
-    # second intra-op thread mostly spin-waits: DNSMOS cost 586 ms of CPU per candidate with the default pool
-    # against 480 ms with one thread (benchmarks/split_bench.py, 30 min recording), for the same scores.
+    # One intra-op thread, no spinning: a second intra-op thread mostly spin-waits (DNSMOS cost 586 ms of CPU
+    # per candidate with the default pool against 480 ms with one thread, benchmarks/split_bench.py, 30 min
+    # recording, same scores). The split Lambda's second vCPU runs a second candidate instead (splitter.assess).
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     # The arena keeps one run's peak allocated between runs (a split's peak RSS 258 -> 341 MB, flat in the
-    # recording's length, of the Lambda's 2048 MB) and saves a fresh ~110 MB allocation per DNSMOS run:
+    # recording's length; ~110 MB more per concurrent run) and saves a fresh ~110 MB allocation per DNSMOS run:
     # 480 -> 395 ms of CPU per candidate on a 30 min recording (benchmarks/split_bench.py).
     options.enable_cpu_mem_arena = True
     path = str(_package_file(package, relative))
@@ -79,6 +79,13 @@ def dnsmos(signal: np.ndarray) -> Dnsmos:
     raw = np.stack([session.run(None, {"input_1": audio[s : s + DNSMOS_WINDOW][None, :]})[0][0] for s in starts])
     sig, bak, ovrl = raw.mean(axis=0)
     return Dnsmos(sig=round(float(_SIG(sig)), 3), bak=round(float(_BAK(bak)), 3), ovrl=round(float(_OVRL(ovrl)), 3))
+
+
+def preload() -> None:
+    """Load both models, once: the splitter calls this before its worker threads race to (each session
+    serves concurrent runs; onnxruntime releases the GIL while one runs)."""
+    _session("speechmos", "dnsmos_models/sig_bak_ovr.onnx")
+    _session("silero_vad", "data/silero_vad_16k_op15.onnx")
 
 
 def speech_probabilities(signal: np.ndarray) -> np.ndarray:
