@@ -18,8 +18,8 @@
    CBR mono 48 kHz; an extra that DNSMOS promotes is encoded once the choice is made.
 
 Speed (benchmarks/split_bench.py, 2 vCPUs, 25 x 15 s samples): DNSMOS is a fixed ~10 s of CPU per split
-(0.37 s per candidate), so against the decode + encode floor a split costs 1.4 x for a 10 min recording,
-1.3 x for 30 min and 1.1 x for 60 min."""
+(0.37 s per candidate), so against the decode + encode floor a split takes 1.40 x for a 10 min recording,
+1.29 x for 30 min and 1.15 x for 60 min (README, Benchmarks)."""
 
 import os
 import subprocess
