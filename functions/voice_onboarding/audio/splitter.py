@@ -147,7 +147,8 @@ class _PartFailed(Exception):
 
 
 class _Part:
-    """One ffmpeg decoding frames [first, last) (last None: to the end), writing its PCM at its place."""
+    """What one ffmpeg decoding frames [first, last) of the recording gave: its frames' features (its PCM is
+    already written at its place in the kept file), exit status and last error lines."""
 
     def __init__(self, extractor: vad.FeatureExtractor, returncode: int, stderr: str) -> None:
         self.extractor, self.returncode, self.stderr = extractor, returncode, stderr
