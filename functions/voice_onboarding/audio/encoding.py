@@ -1,4 +1,4 @@
-"""Cutting samples out of a recording to opus 96 kb/s, in batches of ffmpeg processes, and the background
+"""Cutting samples out of a recording to opus 96 kb/s, a batch per ffmpeg process, by the background
 encoder the splitter runs while DNSMOS decides which candidates to keep."""
 
 import subprocess
@@ -8,29 +8,26 @@ from pathlib import Path
 
 from voice_onboarding.audio.ffmpeg import OPUS_ARGS, ffmpeg_exe
 
-ENCODE_BATCH = 20  # samples per ffmpeg process (one input + one output each)
-# Samples per ffmpeg process while DNSMOS is still choosing: small, so that little is encoded that the
-# choice then drops, and the encode starts with the first candidates measured; ffmpeg encodes each
-# output in its own thread, so a batch of 4 still fills both vCPUs once DNSMOS is done.
+# Samples per ffmpeg process (one input + one output each): small while DNSMOS is still choosing, so that
+# little is encoded that the choice then drops, and the encode starts with the first candidates measured;
+# ffmpeg encodes each output in its own thread, so a batch of 4 still fills both vCPUs once DNSMOS is done.
 SPECULATIVE_BATCH = 4
 
 Cut = tuple[Path, float, float, float]  # (target, start s, duration s, gain dB)
 
 
 def encode_samples(source: Path, cuts: list[Cut]) -> None:
-    """Cut (target, start s, duration s, gain dB) pieces of the source to opus 96 kb/s mono."""
-    for first in range(0, len(cuts), ENCODE_BATCH):
-        batch = cuts[first : first + ENCODE_BATCH]
-        inputs: list[str] = []
-        outputs: list[str] = []
-        for number, (target, start, duration, gain) in enumerate(batch):
-            # -ss before -i: the demuxer seeks, so a cut an hour in does not decode the hour before it.
-            inputs += ["-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", str(source)]
-            outputs += ["-map", f"{number}:a:0", "-af", f"volume={gain:.2f}dB", *OPUS_ARGS, str(target)]
-        command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *inputs, *outputs]
-        result = subprocess.run(command, capture_output=True, timeout=600)
-        if result.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed to encode samples: {result.stderr.decode(errors='replace')[-300:]}")
+    """Cut (target, start s, duration s, gain dB) pieces of the source to opus 96 kb/s mono, in one ffmpeg."""
+    inputs: list[str] = []
+    outputs: list[str] = []
+    for number, (target, start, duration, gain) in enumerate(cuts):
+        # -ss before -i: the demuxer seeks, so a cut an hour in does not decode the hour before it.
+        inputs += ["-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", str(source)]
+        outputs += ["-map", f"{number}:a:0", "-af", f"volume={gain:.2f}dB", *OPUS_ARGS, str(target)]
+    command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *inputs, *outputs]
+    result = subprocess.run(command, capture_output=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed to encode samples: {result.stderr.decode(errors='replace')[-300:]}")
 
 
 class BackgroundEncoder:
