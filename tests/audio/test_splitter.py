@@ -258,3 +258,12 @@ def test_decoding_in_parts_gives_the_same_pcm_and_features(speech_recording, tmp
     assert (tmp_path / "parts.s16le").read_bytes() == (tmp_path / "whole.s16le").read_bytes()
     for name in ("db", "clipped", "flatness"):
         np.testing.assert_array_equal(getattr(parts, name), getattr(whole, name))
+
+
+def test_refusal_after_dnsmos_leaves_no_candidate_encoded(speech_recording, tmp_path, monkeypatch):
+    """Candidates are encoded while DNSMOS scores them; when DNSMOS then rejects them all, the user gets
+    the reason and the output folder holds no half-made sample."""
+    monkeypatch.setattr(splitter.models, "dnsmos", lambda audio: splitter.models.Dnsmos(sig=1.0, bak=1.0, ovrl=1.0))
+    with pytest.raises(SplitError, match="heavily degraded"):
+        split_recording(speech_recording.path, tmp_path / "out", 5, 8)
+    assert list((tmp_path / "out").iterdir()) == []

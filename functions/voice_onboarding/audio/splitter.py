@@ -166,7 +166,7 @@ def _decode_part(source: Path, pcm: Path | None, first: int, last: int | None) -
     # state are then the same as in one continuous decode, and the PCM is bit-identical (tested).
     preroll = min(first, PART_PREROLL_FRAMES)
     seek = ["-ss", f"{(first - preroll) * FRAME_SECONDS:.3f}"] if first else []
-    span = ["-t", f"{(last - first + preroll + PART_PREROLL_FRAMES) * FRAME_SECONDS:.3f}"] if last else []
+    span = ["-t", f"{(last - first + preroll + PART_PREROLL_FRAMES) * FRAME_SECONDS:.3f}"] if last is not None else []
     command = [ffmpeg_exe(), "-v", "error", "-nostdin", *seek, *span, "-i", str(source), "-vn", "-map", "0:a:0",
                "-af", BIG_FRAMES, "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]  # fmt: skip
     skip, keep = preroll * FRAME * 2, None if last is None else (last - first) * FRAME * 2
@@ -637,37 +637,36 @@ def _split(
     drafts = [out_dir / f"candidate-{candidate.rank}.opus" for candidate in candidates]
     started = time.perf_counter()
     models.preload()  # before the threads race to load the models
-    # One candidate per vCPU at a time (onnxruntime releases the GIL), with ffmpeg encoding beside them.
-    with (
-        BackgroundEncoder(source, likely=max_samples) as encoder,
-        ThreadPoolExecutor(analysis_workers(), thread_name_prefix="assess") as pool,
-    ):
-        results = list(pool.map(lambda c: assess(c, drafts[c.rank], features, speech_map, encoder, refine), candidates))
-        assessed = [result.segment for result in results]
-        timings["silero"] = sum(result.silero_cpu for result in results)
-        timings["dnsmos"] = sum(result.dnsmos_cpu for result in results)
-        timings["candidates"] = len(candidates)
-        try:
+    try:
+        # One candidate per vCPU at a time (onnxruntime releases the GIL), with ffmpeg encoding beside them.
+        # On an error (a refusal after DNSMOS included) the encoder stops after the batch under way.
+        with (
+            BackgroundEncoder(source, likely=max_samples) as encoder,
+            ThreadPoolExecutor(analysis_workers(), thread_name_prefix="assess") as pool,
+        ):
+            results = list(
+                pool.map(lambda c: assess(c, drafts[c.rank], features, speech_map, encoder, refine), candidates)
+            )
+            assessed = [result.segment for result in results]
+            timings["silero"] = sum(result.silero_cpu for result in results)
+            timings["dnsmos"] = sum(result.dnsmos_cpu for result in results)
+            timings["candidates"] = len(candidates)
             chosen = select(assessed, rejected, speech_map, sample_duration, max_samples)
-        except SplitError:
-            encoder.finish(keep=[])  # the refusal is what the user sees, with no file left
-            for draft in drafts:
-                draft.unlink(missing_ok=True)
-            raise
-        progress(f"cutting {len(chosen)} samples")
-        encoded = encoder.finish(keep=chosen)
-    timings["score_and_encode"] = time.perf_counter() - started
-    timings["wasted_encodes"] = len(set(encoded) - set(chosen))
-    samples: list[SplitSample] = []
-    for index, rank in enumerate(chosen, start=1):
-        segment = assessed[rank]
-        samples.append(SplitSample(
-            index=index, path=drafts[rank].rename(out_dir / f"{index}.opus"),
-            start=round(segment.start * FRAME_SECONDS, 3), duration=round(segment.seconds, 3),
-            source_timestamp=format_timestamp(segment.start * FRAME_SECONDS), quality=segment.quality,
-        ))  # fmt: skip
-    for draft in drafts:
-        draft.unlink(missing_ok=True)  # the extras DNSMOS did not choose
+            progress(f"cutting {len(chosen)} samples")
+            encoded = encoder.finish(keep=chosen)
+        timings["score_and_encode"] = time.perf_counter() - started
+        timings["wasted_encodes"] = len(set(encoded) - set(chosen))
+        samples: list[SplitSample] = []
+        for index, rank in enumerate(chosen, start=1):
+            segment = assessed[rank]
+            samples.append(SplitSample(
+                index=index, path=drafts[rank].rename(out_dir / f"{index}.opus"),
+                start=round(segment.start * FRAME_SECONDS, 3), duration=round(segment.seconds, 3),
+                source_timestamp=format_timestamp(segment.start * FRAME_SECONDS), quality=segment.quality,
+            ))  # fmt: skip
+    finally:
+        for draft in drafts:
+            draft.unlink(missing_ok=True)  # the candidates not chosen; every one after an error
     return SplitResult(
         samples=samples,
         recording_duration=round(features.seconds, 2),
